@@ -1,0 +1,53 @@
+"""A real uvicorn server running the emulator on a free loopback port, in a thread."""
+from __future__ import annotations
+
+import socket
+import threading
+from types import TracebackType
+
+import uvicorn
+
+from mock_server import Emulator, Settings, create_app
+
+
+class LiveServer:
+    """``with LiveServer(settings) as server: server.base_url ...``
+
+    The listening socket is bound before the server thread starts, so the
+    port is known at once and early connections wait in the backlog: no
+    polling for start-up.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, host: str = "127.0.0.1") -> None:
+        self.settings = settings or Settings(speed=0)
+        self.emulator = Emulator(self.settings)
+        self.app = create_app(emulator=self.emulator)
+        self._socket = socket.create_server((host, 0), backlog=2048)
+        self.host, self.port = self._socket.getsockname()[:2]
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
+                                        name=f"evolink-mock:{self.port}", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "LiveServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask uvicorn to exit, wait for it, close the socket."""
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        self._socket.close()
+
+    def __enter__(self) -> "LiveServer":
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,6 @@
+"""``python -m mock_server`` runs ``evolink-mock serve``."""
+import sys
+
+from .cli import main
+
+sys.exit(main(["serve", *sys.argv[1:]]))

@@ -1,0 +1,70 @@
+"""``evolink-mock``: the command line (``serve`` now; more subcommands plug in here)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .config import Settings
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the emulator (Starlette on uvicorn)",
+                       description="Run the emulator. Options override the EVOLINK_MOCK_* environment variables.")
+    p.add_argument("--host", help="interface to bind (EVOLINK_MOCK_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (EVOLINK_MOCK_PORT, default 8000)")
+    p.add_argument("--speed", type=float,
+                   help="mock seconds per wall second; 0 = manual clock (EVOLINK_MOCK_SPEED, default 60)")
+    p.add_argument("--seed", type=int, help="seed for ids and timings (EVOLINK_MOCK_SEED)")
+    p.add_argument("--store", help="state store: 'memory' (EVOLINK_MOCK_STORE, default memory)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--access-log", action="store_true", help="log every request (off by default: it is slow)")
+    p.set_defaults(run=serve)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Start uvicorn on the configured host and port."""
+    import uvicorn
+
+    from .web.app import create_app
+
+    settings = Settings.from_env(host=args.host, port=args.port, speed=args.speed, seed=args.seed, store=args.store)
+    if settings.store != "memory":
+        raise ValueError(f"unsupported store {settings.store!r}: only 'memory' is available")
+    app = create_app(settings)
+    clock = "manual clock (advance it with POST /_mock/clock/advance)" if settings.speed == 0 \
+        else f"mock time at {settings.speed:g}x"
+    print(f"evolink-mock {__version__} on http://{settings.host}:{settings.port}: {clock}, "
+          f"{settings.credits} credits per new key", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
+                access_log=args.access_log, lifespan="on")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``evolink-mock`` argument parser."""
+    parser = argparse.ArgumentParser(prog="evolink-mock",
+                                     description="A local emulator of the EvoLink video API and its test kit.")
+    parser.add_argument("--version", action="version", version=f"evolink-mock {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _serve_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; ``serve`` when no command is given."""
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv or ["serve"])
+    try:
+        return args.run(args)
+    except ValueError as exc:
+        print(f"evolink-mock: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

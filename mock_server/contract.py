@@ -1,0 +1,241 @@
+"""Request validation compiled once from ``openapi.yaml``.
+
+The create body's schema is a ``oneOf`` with a discriminator on ``model``; we
+follow the discriminator ourselves and keep one compiled validator per model,
+so a bad field is reported against the right model's rules rather than as a
+``oneOf`` failure. Failures become messages that name the field and the rule.
+Fields a schema does not know are collected as warnings (the API ignores them).
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import yaml
+
+from .errors import ApiError, invalid_request
+from .resources import admin_contract_path, contract_path
+
+_MAX_MESSAGES = 3
+_TYPE_NAMES = {"integer": "an integer", "string": "a string", "boolean": "a boolean",
+               "number": "a number", "object": "an object", "array": "an array", "null": "null"}
+
+
+def load_yaml(path: Path) -> dict:
+    """Parse a YAML document with the C loader when available."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path, "rb") as fh:
+        return yaml.load(fh, Loader=loader)
+
+
+@dataclass(frozen=True)
+class FieldTree:
+    """The property names a schema knows, nested, for unknown-field warnings."""
+
+    props: Mapping[str, "FieldTree"] | None = None
+    items: "FieldTree | None" = None
+
+    @classmethod
+    def of(cls, schema: Mapping[str, Any]) -> "FieldTree":
+        props: dict[str, FieldTree] = {}
+        open_object = False
+        for part in (schema, *schema.get("allOf", ())):
+            if "properties" in part:
+                open_object = True
+                for name, sub in part["properties"].items():
+                    props.setdefault(name, cls.of(sub))
+        items = cls.of(schema["items"]) if isinstance(schema.get("items"), Mapping) else None
+        return cls(props if open_object else None, items)
+
+    def split(self, value: Any, unknown: list[str], path: str = "") -> Any:
+        """``value`` without the fields this tree does not know; their paths go to ``unknown``."""
+        if isinstance(value, dict) and self.props is not None:
+            kept = {}
+            for key, sub in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                tree = self.props.get(key)
+                if tree is None:
+                    unknown.append(where)
+                else:
+                    kept[key] = tree.split(sub, unknown, where)
+            return kept
+        if isinstance(value, list) and self.items is not None:
+            return [self.items.split(sub, unknown, f"{path}[{i}]") for i, sub in enumerate(value)]
+        return value
+
+
+class BodySchema:
+    """One compiled request-body schema (for one model, or one admin route)."""
+
+    def __init__(self, name: str, schema: Mapping[str, Any], *, subject: str | None = None) -> None:
+        self.name = name
+        self.subject = subject
+        self.schema = schema
+        self.validator = jsonschema_rs.validator_for(schema)
+        self.fields = FieldTree.of(schema)
+        self.defaults = {key: sub["default"] for key, sub in schema.get("properties", {}).items()
+                         if isinstance(sub, Mapping) and "default" in sub}
+
+    def check(self, body: Any) -> None:
+        """Raise a 400 naming each broken field and rule (up to three)."""
+        if self.validator.is_valid(body):
+            return
+        messages: list[str] = []
+        for error in self.validator.iter_errors(body):
+            message = describe(error, self.schema, self.subject)
+            if message not in messages:
+                messages.append(message)
+        shown = "; ".join(messages[:_MAX_MESSAGES])
+        if len(messages) > _MAX_MESSAGES:
+            shown += f" (and {len(messages) - _MAX_MESSAGES} more)"
+        raise invalid_request(shown)
+
+    def known_fields(self, body: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """``(body as the model reads it, dotted paths of the ignored fields)``."""
+        unknown: list[str] = []
+        return self.fields.split(body, unknown), unknown
+
+
+def _field(path: Any) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _node(schema: Mapping[str, Any], schema_path: Any) -> Mapping[str, Any]:
+    """The schema object holding the keyword that failed."""
+    node: Any = schema
+    for part in list(schema_path)[:-1]:
+        node = node[part]
+    return node if isinstance(node, Mapping) else {}
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value[:40]}…"' if len(value) > 40 else f'"{value}"'
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "an array"
+    return str(value)
+
+
+def _choices(values: Any) -> str:
+    return ", ".join(_shown(v) for v in values)
+
+
+def describe(error: Any, schema: Mapping[str, Any], subject: str | None = None) -> str:
+    """Turn one JSON Schema error into ``<field> <rule>`` prose."""
+    kind = error.kind.name
+    path = list(error.instance_path)
+    field = _field(path)
+    node = _node(schema, error.schema_path)
+    detail = error.kind.as_dict()
+    custom = node.get("x-message")
+    suffix = f" for {subject}" if subject else ""
+    if kind == "required":
+        name = _field([*path, detail["property"]])
+        if list(error.schema_path)[-1:] == ["dependentRequired"]:
+            trigger = next((k for k, deps in node["dependentRequired"].items()
+                            if detail["property"] in deps and k in error.instance), "another field")
+            return f"{name} is required when {_field([*path, trigger])} is given"
+        return custom or f"{name} is required"
+    if custom and kind in ("anyOf", "oneOfNotValid", "pattern", "format"):
+        return f"{field} {custom}" if field else custom
+    value = error.instance
+    if kind == "type":
+        wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in detail["types"])
+        return f"{field} must be {wanted} (got {_shown(value)})"
+    if kind in ("minimum", "maximum"):
+        low, high = node.get("minimum"), node.get("maximum")
+        if low is not None and high is not None:
+            return f"{field} must be between {low} and {high}{suffix} (got {_shown(value)})"
+        bound = "at least" if kind == "minimum" else "at most"
+        return f"{field} must be {bound} {detail['limit']} (got {_shown(value)})"
+    if kind == "enum":
+        return f"{field} must be one of {_choices(detail['options'])}{suffix} (got {_shown(value)})"
+    if kind == "constant":
+        return f"{field} must be {_shown(detail['expected_value'])} (got {_shown(value)})"
+    if kind == "minLength":
+        limit = detail["limit"]
+        return f"{field} must not be empty" if limit == 1 else f"{field} must be at least {limit} characters"
+    if kind == "maxLength":
+        return f"{field} must be at most {detail['limit']} characters (got {len(value)})"
+    if kind == "minItems":
+        return f"{field} must have at least {detail['limit']} item(s)"
+    if kind == "maxItems":
+        return f"{field} must have at most {detail['limit']} items (got {len(value)})"
+    if kind == "additionalProperties":
+        names = ", ".join(str(name) for name in detail["unexpected"])
+        return f"{field or 'the body'} has unknown field(s): {names}"
+    if kind == "pattern":
+        return f"{field} must match {detail['pattern']} (got {_shown(value)})"
+    return f"{field or 'body'}: {error.message}"
+
+
+class ApiContract:
+    """The public contract: per-model create validators and the route facts."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.spec = spec
+        inlined = jsonschema_rs.dereference(dict(spec))
+        schemas = inlined["components"]["schemas"]
+        mapping = spec["components"]["schemas"]["VideoGenerationRequest"]["discriminator"]["mapping"]
+        self.models: dict[str, BodySchema] = {
+            model: BodySchema(model, schemas[ref.rsplit("/", 1)[-1]], subject=model) for model, ref in mapping.items()
+        }
+        self.task_id = jsonschema_rs.validator_for(schemas["TaskId"])
+        self.task_error_codes: tuple[str, ...] = tuple(schemas["TaskErrorCode"]["enum"])
+
+    def model_schema(self, body: Any) -> BodySchema:
+        """Follow the discriminator: the schema of ``body["model"]``, or a 400."""
+        if not isinstance(body, dict):
+            raise invalid_request(f"the request body must be a JSON object (got {_shown(body)})")
+        if "model" not in body:
+            raise invalid_request("model is required; one of " + ", ".join(self.models))
+        model = body["model"]
+        if not isinstance(model, str):
+            raise invalid_request(f"model must be a string (got {_shown(model)})")
+        schema = self.models.get(model)
+        if schema is None:
+            raise invalid_request(f"model {_shown(model)} is not supported; use one of " + ", ".join(self.models))
+        return schema
+
+    def check_task_id(self, task_id: str) -> None:
+        """400 ``invalid_task_id`` unless the id has the ``task-unified-...`` shape."""
+        if not self.task_id.is_valid(task_id):
+            raise ApiError(400, "invalid_task_id",
+                           f"task_id {_shown(task_id)} is malformed: expected task-unified-<epoch>-<suffix>",
+                           "invalid_request_error")
+
+
+class AdminContract:
+    """The admin API's request bodies, compiled from its own OpenAPI document."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.spec = spec
+        inlined = jsonschema_rs.dereference(dict(spec))
+        self.bodies: dict[str, BodySchema] = {
+            op["operationId"]: BodySchema(op["operationId"], op["requestBody"]["content"]["application/json"]["schema"])
+            for item in inlined["paths"].values() for op in item.values()
+            if isinstance(op, Mapping) and "requestBody" in op
+        }
+
+
+@functools.lru_cache(maxsize=None)
+def admin_contract() -> AdminContract:
+    """The admin contract compiled from ``admin_openapi.yaml`` (once per process)."""
+    return AdminContract(load_yaml(admin_contract_path()))
+
+
+@functools.lru_cache(maxsize=None)
+def api_contract(path: Path | None = None) -> ApiContract:
+    """The contract compiled from ``openapi.yaml`` (once per process)."""
+    return ApiContract(load_yaml(path or contract_path()))

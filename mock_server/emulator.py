@@ -1,0 +1,168 @@
+"""The emulator core: plain, synchronous, deterministic Python.
+
+It takes data and a clock reading and returns data; the Starlette edge, the
+respx router and tests all drive this same object. Time-driven side effects
+(charging or refunding a finished task) are applied from the store's due
+heap whenever the clock is read through :meth:`Emulator.now`.
+"""
+from __future__ import annotations
+
+import random
+import re
+import string
+import threading
+from decimal import Decimal
+from typing import Any
+
+from . import billing, rules, scenarios
+from .catalog import CATALOG
+from .clock import Clock
+from .config import Settings
+from .contract import ApiContract, api_contract
+from .errors import ApiError, insufficient_quota, invalid_request, model_access_denied, not_found, rate_limited
+from .errors import unauthorized
+from .store import Account, AlreadyFinished, InsufficientCredits, MemoryStore, TooManyRunning
+from .tasks import Task
+from .views import created_body
+
+KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_-]{8,}")
+_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+_QUEUE_RANGE = (3.0, 12.0)
+_JITTER = (0.9, 1.1)
+
+
+class Emulator:
+    """The EvoLink API's behaviour over a store and a clock."""
+
+    def __init__(self, settings: Settings | None = None, *, store: MemoryStore | None = None,
+                 clock: Clock | None = None, contract: ApiContract | None = None) -> None:
+        self.settings = settings or Settings()
+        self.store = store or MemoryStore()
+        self.clock = clock or Clock(self.store, self.settings.speed)
+        self.contract = contract or api_contract()
+        self._rng = random.Random(self.settings.seed)
+        self._rng_lock = threading.Lock()
+        self._rules = {model: rules.RuleContext(self.settings.allow_local_callbacks,
+                                                schema.defaults.get("duration"))
+                       for model, schema in self.contract.models.items()}
+
+    # -- time --------------------------------------------------------------
+    def now(self) -> float:
+        """Read the clock and settle every task that finished by then."""
+        now = self.clock.now()
+        self.store.settle_due(now)
+        return now
+
+    def advance(self, seconds: float) -> float:
+        """Move mock time forward and settle what became due."""
+        self.clock.advance(seconds)
+        return self.now()
+
+    # -- accounts ----------------------------------------------------------
+    def authenticate(self, authorization: str | None) -> Account:
+        """The account behind ``Authorization: Bearer sk-...``; 401 otherwise."""
+        if not authorization:
+            raise unauthorized("Missing Authorization header: send 'Authorization: Bearer sk-...'")
+        scheme, _, key = authorization.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not KEY_PATTERN.fullmatch(key):
+            raise unauthorized()
+        account = self.store.provision(key, self.settings.credits)
+        if account.revoked:
+            raise unauthorized("The API key has been revoked")
+        return account
+
+    # -- tasks -------------------------------------------------------------
+    def create_task(self, account: Account, body: Any, scenario_header: str | None = None
+                    ) -> tuple[dict[str, Any], list[str]]:
+        """Validate, price, reserve and store a task; return its body and warnings."""
+        schema = self.contract.model_schema(body)
+        schema.check(body)
+        body, ignored = schema.known_fields(body)
+        spec = CATALOG[schema.name]
+        rules.check(spec, body, self._rules[spec.name])
+        scenario = scenarios.from_request(scenario_header, body.get("prompt"), self.contract.task_error_codes)
+        if scenario.input_seconds is not None and spec.max_billed_seconds is None:
+            raise invalid_request(f"scenario item input_seconds applies only to video edit, not {spec.name}")
+        if account.models is not None and spec.name not in account.models:
+            raise model_access_denied(spec.name)
+        values = {**schema.defaults, **body}
+        quality = values["quality"]
+        sound = values.get("sound") in ("on", True) and not spec.video_input
+        seconds = billing.billed_seconds(spec, values.get("duration"), scenario.input_seconds)
+        nominal = spec.nominal_processing(seconds, quality)
+        now = self.now()
+        with self._rng_lock:
+            task_id = self._new_id(now)
+            queue = scenario.queue if scenario.queue is not None else self._rng.uniform(*_QUEUE_RANGE)
+            processing = scenario.processing or nominal * self._rng.uniform(*_JITTER)
+        task = Task(
+            id=task_id, key=account.key, model=spec.name, created=now, queue=queue, processing=processing,
+            fail=scenario.fail, stuck=scenario.stuck, price=billing.price(spec, seconds, quality, sound),
+            seconds=seconds, aspect_ratio=values.get("aspect_ratio", "16:9"), quality=quality, sound=sound,
+            estimated_time=round(sum(_QUEUE_RANGE) / 2 + nominal), callback_url=body.get("callback_url"),
+            scenario=scenario.describe(),
+        )
+        try:
+            self.store.create_task(task, self.settings.max_concurrent)
+        except InsufficientCredits as short:
+            raise insufficient_quota(
+                f"Insufficient quota: the task costs {billing.as_number(short.price)} credits and "
+                f"{billing.as_number(short.balance)} remain. Please top up your account.") from None
+        except TooManyRunning as busy:
+            raise rate_limited(f"Too many running tasks for this key ({busy.running}); "
+                               "wait for one to finish", retry_after=5) from None
+        return created_body(task, now), ignored
+
+    def _new_id(self, now: float) -> str:
+        while True:
+            suffix = "".join(self._rng.choices(_SUFFIX_ALPHABET, k=8))
+            task_id = f"task-unified-{int(now):010d}-{suffix}"
+            if self.store.task(task_id) is None:
+                return task_id
+
+    def owned_task(self, account: Account, task_id: str) -> Task:
+        """The task for a poll: 400 malformed id, 404 unknown, 403 another key's."""
+        self.contract.check_task_id(task_id)
+        task = self.store.task(task_id)
+        if task is None:
+            raise not_found("task_not_found", f"task {task_id} not found")
+        if task.key != account.key:
+            raise ApiError(403, "permission_denied", "The task belongs to another API key",
+                           "invalid_request_error")
+        return task
+
+    def task(self, task_id: str) -> Task:
+        """Any task by id (admin); 404 when unknown."""
+        task = self.store.task(task_id)
+        if task is None:
+            raise not_found("task_not_found", f"task {task_id} not found")
+        return task
+
+    def cancel(self, task_id: str) -> Task:
+        """Cancel an unfinished task (admin): it fails ``request_cancelled``, refunded."""
+        task = self.task(task_id)
+        try:
+            return self.store.cancel(task_id, self.now())
+        except AlreadyFinished:
+            status = task.state_at(self.now())[0]
+            raise ApiError(409, "task_finished", f"task {task_id} is already {status} and cannot be cancelled",
+                           "invalid_request_error") from None
+
+    def put_account(self, key: str, granted: Decimal, models: list[str] | None) -> Account:
+        """(Re)create an account with ``granted`` credits, optionally limited to ``models``."""
+        if not KEY_PATTERN.fullmatch(key):
+            raise invalid_request(f"{key!r} is not a valid key: use sk- and at least 8 of [A-Za-z0-9_-]")
+        unknown = sorted(set(models or ()) - set(CATALOG))
+        if unknown:
+            raise invalid_request(f"models: unknown model(s) {', '.join(unknown)}")
+        try:
+            return self.store.put_account(key, billing.credits(granted),
+                                          frozenset(models) if models is not None else None)
+        except ValueError as exc:
+            raise ApiError(409, "account_busy", str(exc), "invalid_request_error") from None
+
+    def reset(self) -> None:
+        """Forget every task and account."""
+        self.store.reset()
+

@@ -1,0 +1,76 @@
+"""The API's error shape: ``{"error": {"code", "message", "type"}}``.
+
+Every refusal anywhere in the emulator (public API, admin API, scenarios,
+faults) is an :class:`ApiError`; the HTTP edge renders it.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, machine code, readable message, error type.
+
+    ``rule`` names the cross-field rule (``rules.py``) that fired, if any; the
+    edge exposes it as the ``X-Mock-Rule`` header so contract tests can tell
+    a cross-field 400 (which JSON Schema cannot predict) from a schema 400.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        type: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        rule: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.type = type
+        self.headers = dict(headers or {})
+        self.rule = rule
+
+    def body(self) -> dict:
+        """The JSON body the API answers with."""
+        return {"error": {"code": self.code, "message": self.message, "type": self.type}}
+
+
+def invalid_request(message: str, *, rule: str | None = None) -> ApiError:
+    """400 ``invalid_request``: the request breaks a rule."""
+    return ApiError(400, "invalid_request", message, "invalid_request_error", rule=rule)
+
+
+def unauthorized(message: str = "Invalid or expired token") -> ApiError:
+    """401 ``unauthorized``."""
+    return ApiError(401, "unauthorized", message, "authentication_error")
+
+
+def insufficient_quota(message: str) -> ApiError:
+    """402 ``insufficient_quota``."""
+    return ApiError(402, "insufficient_quota", message, "insufficient_quota")
+
+
+def model_access_denied(model: str) -> ApiError:
+    """403 ``model_access_denied``."""
+    return ApiError(403, "model_access_denied", f"Token does not have access to model: {model}",
+                    "invalid_request_error")
+
+
+def not_found(code: str, message: str) -> ApiError:
+    """404 with a specific code (``task_not_found``, ``not_found`` ...)."""
+    return ApiError(404, code, message, "invalid_request_error")
+
+
+def rate_limited(message: str, retry_after: float | None = None) -> ApiError:
+    """429 ``rate_limit_exceeded``, with ``Retry-After`` when known."""
+    headers = {"Retry-After": str(max(0, round(retry_after)))} if retry_after is not None else None
+    return ApiError(429, "rate_limit_exceeded", message, "rate_limit_error", headers=headers)
+
+
+def internal_error(message: str = "Internal server error") -> ApiError:
+    """500 ``internal_error``."""
+    return ApiError(500, "internal_error", message, "api_error")

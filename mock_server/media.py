@@ -1,0 +1,133 @@
+"""Synthetic MP4 rendering for completed tasks.
+
+The emulator serves each finished task's result as a real, playable MP4 whose
+resolution follows the requested aspect ratio and whose container duration
+equals the requested length.  Frames are built from plain bytes, so no numpy
+is needed; results are cached per process because the output is deterministic.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+import os
+import tempfile
+import threading
+from array import array
+from collections.abc import Iterator
+
+import av
+
+#: Small, even-sided resolutions per supported aspect ratio.
+RESOLUTIONS: dict[str, tuple[int, int]] = {
+    "16:9": (320, 180),
+    "9:16": (180, 320),
+    "1:1": (240, 240),
+}
+MIN_SECONDS, MAX_SECONDS = 1, 60
+FPS = 8
+SAMPLE_RATE = 22050
+TONE_PERIOD = 50  # samples per sine cycle: 22050 / 50 = 441 Hz
+AUDIO_FRAME_SAMPLES = 1024
+AUDIO_BIT_RATE = 32_000
+
+_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=None)
+def video_codec() -> str:
+    """Return ``"libx264"`` if this FFmpeg build can encode it, else ``"mpeg4"``."""
+    try:
+        av.codec.Codec("libx264", "w")
+    except av.codec.codec.UnknownCodecError:
+        return "mpeg4"
+    return "libx264"
+
+
+def _plane(line_size: int, height: int, row: bytes) -> bytes:
+    """One image plane: ``row`` padded to ``line_size`` and repeated ``height`` times."""
+    return (row + bytes(line_size - len(row))) * height
+
+
+def _video_frame(width: int, height: int, index: int) -> av.VideoFrame:
+    """A yuv420p frame: a luma ramp scrolling sideways, tinted with a hue that changes each second."""
+    frame = av.VideoFrame(width, height, "yuv420p")
+    y_plane, u_plane, v_plane = frame.planes
+    shift = index * 8
+    luma = bytes(16 + (x + shift) % 220 for x in range(width))
+    angle = 2 * math.pi * (index // FPS) / 6
+    u = int(128 + 100 * math.cos(angle))
+    v = int(128 + 100 * math.sin(angle))
+    y_plane.update(_plane(y_plane.line_size, y_plane.height, luma))
+    u_plane.update(_plane(u_plane.line_size, u_plane.height, bytes([u]) * u_plane.width))
+    v_plane.update(_plane(v_plane.line_size, v_plane.height, bytes([v]) * v_plane.width))
+    frame.pts = index
+    return frame
+
+
+def _audio_frames(seconds: int) -> Iterator[av.AudioFrame]:
+    """Yield mono float-planar frames of a quiet 441 Hz sine tone lasting ``seconds``."""
+    period = array("f", (0.1 * math.sin(2 * math.pi * i / TONE_PERIOD) for i in range(TONE_PERIOD)))
+    total = seconds * SAMPLE_RATE
+    for start in range(0, total, AUDIO_FRAME_SAMPLES):
+        count = min(AUDIO_FRAME_SAMPLES, total - start)
+        samples = (period * (count // TONE_PERIOD + 2))[start % TONE_PERIOD :][:count]
+        frame = av.AudioFrame(format="fltp", layout="mono", samples=count)
+        frame.planes[0].update(samples.tobytes())
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = start
+        yield frame
+
+
+@functools.lru_cache(maxsize=128)
+def _render(aspect_ratio: str, seconds: int, sound: bool) -> bytes:
+    # The mp4 muxer's faststart pass reopens its output by path, so it cannot
+    # target a BytesIO: encode into a temporary file and read it back.
+    width, height = RESOLUTIONS[aspect_ratio]
+    with tempfile.TemporaryDirectory(prefix="mock-media-") as tmp:
+        path = os.path.join(tmp, "out.mp4")
+        with av.open(path, "w", format="mp4", options={"movflags": "faststart"}) as container:
+            codec = video_codec()
+            options = {"preset": "ultrafast", "tune": "stillimage"} if codec == "libx264" else {}
+            video = container.add_stream(codec, rate=FPS, options=options)
+            video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+            if sound:
+                audio = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
+                audio.bit_rate = AUDIO_BIT_RATE
+            for index in range(seconds * FPS):
+                container.mux(video.encode(_video_frame(width, height, index)))
+            container.mux(video.encode())
+            if sound:
+                for frame in _audio_frames(seconds):
+                    container.mux(audio.encode(frame))
+                container.mux(audio.encode())
+        with open(path, "rb") as fh:
+            return fh.read()
+
+
+def render_mp4(aspect_ratio: str, seconds: int, sound: bool = False) -> bytes:
+    """Render (or fetch from cache) an MP4 of ``seconds`` seconds in ``aspect_ratio``.
+
+    Raises ``ValueError`` for an unsupported aspect ratio or a duration that is
+    not an integer in ``1..60``.  With ``sound`` an AAC mono tone track is added.
+    """
+    if aspect_ratio not in RESOLUTIONS:
+        raise ValueError(f"unsupported aspect_ratio {aspect_ratio!r}; expected one of {sorted(RESOLUTIONS)}")
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not MIN_SECONDS <= seconds <= MAX_SECONDS:
+        raise ValueError(f"seconds must be an integer in {MIN_SECONDS}..{MAX_SECONDS}, got {seconds!r}")
+    with _LOCK:
+        return _render(aspect_ratio, seconds, bool(sound))
+
+
+def probe_mp4(data: bytes) -> dict:
+    """Read back an MP4's duration (s), video size and codec, and whether it has audio."""
+    with av.open(io.BytesIO(data), "r") as container:
+        video = container.streams.video[0]
+        return {
+            "duration": container.duration / av.time_base,
+            "width": video.codec_context.width,
+            "height": video.codec_context.height,
+            "has_audio": bool(container.streams.audio),
+            "video_codec": video.codec_context.name,
+        }

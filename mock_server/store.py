@@ -1,0 +1,194 @@
+"""State: accounts, tasks, the due-events heap and the clock offset.
+
+Every state change is one atomic store operation (create a task and reserve
+its price; settle due tasks; cancel and refund; ...), so a durable or shared
+store can replace this in-memory one without touching the core. Invariant,
+per account, always: ``balance + reserved + charged == granted``.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .tasks import Task
+
+ZERO = Decimal(0)
+
+
+class InsufficientCredits(Exception):
+    """The balance cannot cover a reservation."""
+
+    def __init__(self, balance: Decimal, price: Decimal) -> None:
+        super().__init__(f"balance {balance} < price {price}")
+        self.balance = balance
+        self.price = price
+
+
+class TooManyRunning(Exception):
+    """The key already runs its maximum number of unfinished tasks."""
+
+    def __init__(self, running: int) -> None:
+        super().__init__(f"{running} tasks running")
+        self.running = running
+
+
+class AlreadyFinished(Exception):
+    """The task reached a final state before the operation."""
+
+
+@dataclass(slots=True)
+class Account:
+    """One API key's ledger."""
+
+    key: str
+    granted: Decimal
+    balance: Decimal
+    reserved: Decimal = ZERO
+    charged: Decimal = ZERO
+    running: int = 0  # unfinished tasks
+    revoked: bool = False
+    models: frozenset[str] | None = None  # None: every model
+
+
+class MemoryStore:
+    """The default store: plain dicts and a heap behind one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._offset = 0.0
+        self._seq = itertools.count()
+        self._clear()
+
+    def _clear(self) -> None:
+        self._accounts: dict[str, Account] = {}
+        self._tasks: dict[str, Task] = {}
+        self._due: list[tuple[float, int, str]] = []
+
+    # -- clock -------------------------------------------------------------
+    def clock_offset(self) -> float:
+        return self._offset
+
+    def add_clock_offset(self, seconds: float) -> float:
+        with self._lock:
+            self._offset += seconds
+            return self._offset
+
+    # -- accounts ----------------------------------------------------------
+    def account(self, key: str) -> Account | None:
+        """The account of ``key``, or None if never seen."""
+        return self._accounts.get(key)
+
+    def provision(self, key: str, granted: Decimal) -> Account:
+        """The account of ``key``, created with ``granted`` credits on first sight."""
+        account = self._accounts.get(key)
+        if account is None:
+            with self._lock:
+                account = self._accounts.setdefault(key, Account(key, granted, granted))
+        return account
+
+    def put_account(self, key: str, granted: Decimal, models: frozenset[str] | None) -> Account:
+        """(Re)create an account: ``granted`` credits, nothing charged, un-revoked.
+
+        Reservations of unfinished tasks stay, so they settle correctly.
+        """
+        with self._lock:
+            old = self._accounts.get(key)
+            reserved, running = (old.reserved, old.running) if old else (ZERO, 0)
+            if granted < reserved:
+                raise ValueError(f"granted {granted} is less than the {reserved} credits reserved by running tasks")
+            account = Account(key, granted, granted - reserved, reserved, ZERO, running, False, models)
+            self._accounts[key] = account
+            return account
+
+    def revoke(self, key: str) -> Account | None:
+        """Mark the key revoked (its requests then get 401)."""
+        with self._lock:
+            account = self._accounts.get(key)
+            if account is not None:
+                account.revoked = True
+            return account
+
+    def accounts(self) -> list[Account]:
+        with self._lock:
+            return list(self._accounts.values())
+
+    # -- tasks -------------------------------------------------------------
+    def create_task(self, task: Task, max_running: int | None = None) -> None:
+        """Reserve the task's price on its account and store it, atomically."""
+        with self._lock:
+            account = self._accounts[task.key]
+            if max_running is not None and account.running >= max_running:
+                raise TooManyRunning(account.running)
+            if account.balance < task.price:
+                raise InsufficientCredits(account.balance, task.price)
+            if task.id in self._tasks:
+                raise KeyError(task.id)
+            account.balance -= task.price
+            account.reserved += task.price
+            account.running += 1
+            self._tasks[task.id] = task
+            ends = task.ends
+            if ends is not None:
+                heapq.heappush(self._due, (ends, next(self._seq), task.id))
+
+    def task(self, task_id: str) -> Task | None:
+        return self._tasks.get(task_id)
+
+    def tasks(self, key: str | None = None) -> Iterator[Task]:
+        """Tasks in creation order, optionally of one key."""
+        with self._lock:
+            snapshot = list(self._tasks.values())
+        return (t for t in snapshot if key is None or t.key == key)
+
+    def task_count(self) -> int:
+        return len(self._tasks)
+
+    def next_due(self) -> float | None:
+        """The mock time of the next pending settlement, if any."""
+        due = self._due
+        return due[0][0] if due else None
+
+    def settle_due(self, now: float) -> list[Task]:
+        """Charge completed and refund failed tasks whose end is ``<= now``, in order."""
+        if not self._due or self._due[0][0] > now:
+            return []
+        settled = []
+        with self._lock:
+            while self._due and self._due[0][0] <= now:
+                _, _, task_id = heapq.heappop(self._due)
+                task = self._tasks.get(task_id)
+                if task is not None and task.settled is None:
+                    self._settle(task, charge=task.fail is None)
+                    settled.append(task)
+        return settled
+
+    def cancel(self, task_id: str, now: float) -> Task:
+        """Cancel an unfinished task: it fails ``request_cancelled`` and is refunded."""
+        with self._lock:
+            task = self._tasks[task_id]
+            ends = task.ends
+            if task.settled is not None or (ends is not None and ends <= now):
+                raise AlreadyFinished(task_id)
+            task.cancelled_at = now
+            self._settle(task, charge=False)
+            return task
+
+    def _settle(self, task: Task, *, charge: bool) -> None:
+        account = self._accounts[task.key]
+        account.reserved -= task.price
+        account.running -= 1
+        if charge:
+            account.charged += task.price
+            task.settled = "charged"
+        else:
+            account.balance += task.price
+            task.settled = "refunded"
+
+    def reset(self) -> None:
+        """Forget every account and task (the clock keeps its time)."""
+        with self._lock:
+            self._clear()

@@ -1,0 +1,78 @@
+"""Records rendered as the API's JSON bodies (public and admin)."""
+from __future__ import annotations
+
+from typing import Any
+
+from .billing import as_number
+from .store import Account
+from .tasks import ERROR_MESSAGES, Task
+
+
+def result_url(task: Task, base_url: str) -> str:
+    """Where the emulator serves the task's video, on the host the client used."""
+    return f"{base_url}/files/{task.id}.mp4"
+
+
+def task_body(task: Task, now: float, base_url: str) -> dict[str, Any]:
+    """The task-query body (also the callback body)."""
+    status, progress, error = task.state_at(now)
+    body: dict[str, Any] = {
+        "created": int(task.created), "id": task.id, "model": task.model,
+        "object": "video.generation.task", "progress": progress, "status": status, "type": "video",
+        "task_info": {"can_cancel": status in ("pending", "processing")},
+    }
+    if status == "completed":
+        body["results"] = [result_url(task, base_url)]
+    elif error is not None:
+        body["error"] = {"code": error, "message": ERROR_MESSAGES[error], "type": "task_error"}
+    return body
+
+
+def created_body(task: Task, now: float) -> dict[str, Any]:
+    """The create answer: the task plus its estimate and reservation."""
+    status, progress, _ = task.state_at(now)
+    return {
+        "created": int(task.created), "id": task.id, "model": task.model,
+        "object": "video.generation.task", "progress": progress, "status": status, "type": "video",
+        "task_info": {"can_cancel": True, "estimated_time": task.estimated_time,
+                      "video_duration": task.seconds},
+        "usage": {"billing_rule": "per_second", "credits_reserved": as_number(task.price),
+                  "user_group": "default"},
+    }
+
+
+def credits_body(account: Account) -> dict[str, Any]:
+    """``GET /v1/credits``: remaining (not reserved) and used (charged) credits."""
+    remaining, used = as_number(account.balance), as_number(account.charged)
+    return {"success": True, "message": "", "data": {
+        "token": {"remaining_credits": remaining, "unlimited_credits": False, "used_credits": used},
+        "user": {"remaining_credits": remaining, "used_credits": used},
+    }}
+
+
+def account_body(account: Account) -> dict[str, Any]:
+    """The admin view of a ledger."""
+    return {
+        "key": account.key, "granted": as_number(account.granted), "balance": as_number(account.balance),
+        "reserved": as_number(account.reserved), "charged": as_number(account.charged),
+        "running": account.running, "revoked": account.revoked,
+        "models": sorted(account.models) if account.models is not None else None,
+    }
+
+
+def admin_task_body(task: Task, now: float, base_url: str) -> dict[str, Any]:
+    """The admin view of a task: its public body plus timeline, outcome and billing."""
+    ends = task.ends
+    expires = task.expires_at()
+    billing = task.settled or "reserved"
+    return {
+        "task": task_body(task, now, base_url),
+        "key": task.key,
+        "params": {"seconds": task.seconds, "aspect_ratio": task.aspect_ratio, "quality": task.quality,
+                   "sound": task.sound, "callback_url": task.callback_url},
+        "timeline": {"created": task.created, "processing_from": task.starts, "ends": ends,
+                     "cancelled_at": task.cancelled_at, "result_expires": expires,
+                     "estimated_time": task.estimated_time},
+        "outcome": {"scenario": task.scenario, "fail": task.fail, "stuck": task.stuck},
+        "billing": {"price": as_number(task.price), "seconds": task.seconds, "state": billing},
+    }

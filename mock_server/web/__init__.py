@@ -1,0 +1,1 @@
+"""The HTTP edge: thin Starlette routes over the emulator core."""

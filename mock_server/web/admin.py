@@ -1,0 +1,165 @@
+"""The admin API under ``/_mock/``: time, accounts, tasks (see admin_openapi.yaml)."""
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from functools import wraps
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .. import __version__
+from ..contract import admin_contract
+from ..emulator import KEY_PATTERN, Emulator
+from ..errors import ApiError, invalid_request, not_found
+from ..resources import admin_contract_path
+from ..views import account_body, admin_task_body
+from .responses import JSONResponse, base_url, read_json
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _emulator(request: Request) -> Emulator:
+    return request.app.state.emulator
+
+
+def admin(handler: Handler) -> Handler:
+    """Require ``X-Mock-Admin-Token`` when the emulator has an admin token."""
+
+    @wraps(handler)
+    async def guarded(request: Request) -> Response:
+        token = _emulator(request).settings.admin_token
+        if token and not hmac.compare_digest(request.headers.get("x-mock-admin-token", "").encode(),
+                                             token.encode()):
+            raise ApiError(401, "admin_token_required",
+                           "this emulator has an admin token: send it in the X-Mock-Admin-Token header",
+                           "authentication_error")
+        return await handler(request)
+
+    return guarded
+
+
+async def _body(request: Request, operation_id: str) -> dict[str, Any]:
+    schema = admin_contract().bodies[operation_id]
+    return await read_json(request, _emulator(request).settings.max_body_bytes, schema)
+
+
+def _key(request: Request) -> str:
+    key = request.path_params["key"]
+    if not KEY_PATTERN.fullmatch(key):
+        raise invalid_request("the key must be sk- followed by at least 8 of [A-Za-z0-9_-]")
+    return key
+
+
+def _clock(emulator: Emulator) -> dict[str, float]:
+    return {"now": emulator.now(), "speed": emulator.clock.speed}
+
+
+async def health(request: Request) -> Response:
+    """``GET /_mock/health``: always open, even with an admin token."""
+    emulator = _emulator(request)
+    return JSONResponse({"status": "ok", "version": __version__, **_clock(emulator),
+                         "tasks": emulator.store.task_count()})
+
+
+@admin
+async def reset(request: Request) -> Response:
+    emulator = _emulator(request)
+    emulator.reset()
+    return JSONResponse({"status": "ok", "version": __version__, **_clock(emulator), "tasks": 0})
+
+
+@admin
+async def get_clock(request: Request) -> Response:
+    return JSONResponse(_clock(_emulator(request)))
+
+
+@admin
+async def advance_clock(request: Request) -> Response:
+    body = await _body(request, "advanceClock")
+    emulator = _emulator(request)
+    emulator.advance(float(body["seconds"]))
+    return JSONResponse(_clock(emulator))
+
+
+def _account(emulator: Emulator, key: str):
+    account = emulator.store.account(key)
+    if account is None:
+        raise not_found("account_not_found", f"no account for {key}: it has made no request and was not PUT")
+    return account
+
+
+@admin
+async def get_account(request: Request) -> Response:
+    emulator = _emulator(request)
+    key = _key(request)
+    emulator.now()
+    return JSONResponse(account_body(_account(emulator, key)))
+
+
+@admin
+async def put_account(request: Request) -> Response:
+    key = _key(request)
+    body = await _body(request, "putAccount")
+    account = _emulator(request).put_account(key, Decimal(str(body["granted"])), body.get("models"))
+    return JSONResponse(account_body(account))
+
+
+@admin
+async def revoke_account(request: Request) -> Response:
+    emulator = _emulator(request)
+    key = _key(request)
+    _account(emulator, key)
+    return JSONResponse(account_body(emulator.store.revoke(key)))
+
+
+@admin
+async def list_tasks(request: Request) -> Response:
+    emulator = _emulator(request)
+    key = request.query_params.get("key")
+    raw_limit = request.query_params.get("limit", "100")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 10000:
+        raise invalid_request("limit must be an integer between 1 and 10000")
+    now, base = emulator.now(), base_url(request)
+    tasks = list(emulator.store.tasks(key))
+    shown = tasks[-int(raw_limit):]
+    return JSONResponse({"total": len(tasks), "tasks": [admin_task_body(t, now, base) for t in shown]})
+
+
+@admin
+async def get_admin_task(request: Request) -> Response:
+    emulator = _emulator(request)
+    task = emulator.task(request.path_params["task_id"])
+    return JSONResponse(admin_task_body(task, emulator.now(), base_url(request)))
+
+
+@admin
+async def cancel_task(request: Request) -> Response:
+    emulator = _emulator(request)
+    task = emulator.cancel(request.path_params["task_id"])
+    return JSONResponse(admin_task_body(task, emulator.now(), base_url(request)))
+
+
+@admin
+async def admin_openapi(request: Request) -> Response:
+    return Response(admin_contract_path().read_bytes(), media_type="application/yaml")
+
+
+def routes() -> list[Route]:
+    """The admin routes."""
+    return [
+        Route("/_mock/health", health, methods=["GET"]),
+        Route("/_mock/reset", reset, methods=["POST"]),
+        Route("/_mock/clock", get_clock, methods=["GET"]),
+        Route("/_mock/clock/advance", advance_clock, methods=["POST"]),
+        Route("/_mock/accounts/{key}", get_account, methods=["GET"]),
+        Route("/_mock/accounts/{key}", put_account, methods=["PUT"]),
+        Route("/_mock/accounts/{key}", revoke_account, methods=["DELETE"]),
+        Route("/_mock/tasks", list_tasks, methods=["GET"]),
+        Route("/_mock/tasks/{task_id}", get_admin_task, methods=["GET"]),
+        Route("/_mock/tasks/{task_id}/cancel", cancel_task, methods=["POST"]),
+        Route("/_mock/openapi.yaml", admin_openapi, methods=["GET"]),
+    ]

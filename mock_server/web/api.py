@@ -1,0 +1,73 @@
+"""The public API routes: what a client of api.evolink.ai calls."""
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..emulator import Emulator
+from ..errors import ApiError, not_found
+from ..media import render_mp4
+from ..views import credits_body, task_body
+from .responses import JSONResponse, base_url, header_text, read_json
+
+RESULT_SUFFIX = ".mp4"
+
+
+def _emulator(request: Request) -> Emulator:
+    return request.app.state.emulator
+
+
+async def create_generation(request: Request) -> Response:
+    """``POST /v1/videos/generations``."""
+    emulator = _emulator(request)
+    account = emulator.authenticate(request.headers.get("authorization"))
+    body = await read_json(request, emulator.settings.max_body_bytes)
+    created, warnings = emulator.create_task(account, body, request.headers.get("x-mock-scenario"))
+    headers = {"X-Mock-Warnings": header_text("ignored fields: " + ", ".join(warnings))} if warnings else None
+    return JSONResponse(created, headers=headers)
+
+
+async def get_task(request: Request) -> Response:
+    """``GET /v1/tasks/{task_id}``."""
+    emulator = _emulator(request)
+    account = emulator.authenticate(request.headers.get("authorization"))
+    task = emulator.owned_task(account, request.path_params["task_id"])
+    return JSONResponse(task_body(task, emulator.now(), base_url(request)))
+
+
+async def get_credits(request: Request) -> Response:
+    """``GET /v1/credits``."""
+    emulator = _emulator(request)
+    account = emulator.authenticate(request.headers.get("authorization"))
+    emulator.now()
+    return JSONResponse(credits_body(account))
+
+
+async def result_file(request: Request) -> Response:
+    """``GET /files/{task_id}.mp4``: the result video, for 24 h after completion."""
+    emulator = _emulator(request)
+    name: str = request.path_params["name"]
+    task = emulator.store.task(name[: -len(RESULT_SUFFIX)]) if name.endswith(RESULT_SUFFIX) else None
+    now = emulator.now()
+    if task is None or task.state_at(now)[0] != "completed":
+        raise not_found("file_not_found", f"no result video at {header_text(name, 100)}")
+    expires = task.expires_at()
+    if expires is not None and now >= expires:
+        raise ApiError(410, "file_expired", "the result link expired 24 hours after the task completed",
+                       "invalid_request_error")
+    data = await run_in_threadpool(render_mp4, task.aspect_ratio, task.seconds, task.sound)
+    return Response(data, media_type="video/mp4",
+                    headers={"Cache-Control": "private, max-age=86400",
+                             "Content-Disposition": f'inline; filename="{task.id}.mp4"'})
+
+
+def routes() -> list[Route]:
+    """The public routes."""
+    return [
+        Route("/v1/videos/generations", create_generation, methods=["POST"]),
+        Route("/v1/tasks/{task_id}", get_task, methods=["GET"]),
+        Route("/v1/credits", get_credits, methods=["GET"]),
+        Route("/files/{name}", result_file, methods=["GET"]),
+    ]

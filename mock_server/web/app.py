@@ -1,0 +1,46 @@
+"""``create_app``: the Starlette application, wired explicitly."""
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..config import Settings
+from ..emulator import Emulator
+from ..errors import ApiError, internal_error
+from . import admin, api
+from .responses import error_response
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        error = ApiError(405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}",
+                         "invalid_request_error", headers=exc.headers)
+    elif exc.status_code == 404:
+        error = ApiError(404, "not_found", f"no route {request.method} {request.url.path}", "invalid_request_error")
+    else:
+        error = ApiError(exc.status_code, "invalid_request", str(exc.detail), "invalid_request_error")
+    return error_response(error)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return error_response(internal_error())
+
+
+def create_app(settings: Settings | None = None, *, emulator: Emulator | None = None) -> Starlette:
+    """The emulator as an ASGI app; settings default to ``EVOLINK_MOCK_*``."""
+    if emulator is None:
+        emulator = Emulator(settings or Settings.from_env())
+    app = Starlette(
+        routes=[*api.routes(), *admin.routes()],
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected},
+    )
+    app.state.emulator = emulator
+    return app

@@ -1,0 +1,85 @@
+"""Shared fixtures: one real uvicorn emulator per test session (manual clock)."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from contracts.server import LiveServer
+from mock_server import Settings
+
+T2V = "kling-o3-text-to-video"
+I2V = "kling-o3-image-to-video"
+REF = "kling-o3-reference-to-video"
+EDIT = "kling-o3-video-edit"
+
+
+class Api:
+    """An httpx client for one fresh API key on the session's live emulator."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.server = server
+        self.key = f"sk-test-{uuid.uuid4().hex}"
+        self.http = httpx.Client(base_url=server.base_url, timeout=30,
+                                 headers={"Authorization": f"Bearer {self.key}"})
+
+    def create(self, body: dict[str, Any], **headers: str) -> httpx.Response:
+        return self.http.post("/v1/videos/generations", json=body, headers=headers)
+
+    def created(self, body: dict[str, Any], **headers: str) -> dict[str, Any]:
+        """Create and insist on a 200."""
+        response = self.create(body, **headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/v1/tasks/{task_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def advance(self, seconds: float) -> float:
+        response = self.http.post("/_mock/clock/advance", json={"seconds": seconds})
+        assert response.status_code == 200, response.text
+        return response.json()["now"]
+
+    def account(self, key: str | None = None) -> dict[str, Any]:
+        response = self.http.get(f"/_mock/accounts/{key or self.key}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def grant(self, credits: float, key: str | None = None, **extra: Any) -> dict[str, Any]:
+        response = self.http.put(f"/_mock/accounts/{key or self.key}", json={"granted": credits, **extra})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def admin_task(self, task_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/_mock/tasks/{task_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def assert_error(response: httpx.Response, status: int, code: str, type_: str, *fragments: str) -> dict:
+    """The answer is the API's error shape with this status, code, type and message fragments."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "type"}, body
+    assert (body["error"]["code"], body["error"]["type"]) == (code, type_), body
+    for fragment in fragments:
+        assert fragment in body["error"]["message"], (fragment, body)
+    return body["error"]
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[LiveServer]:
+    with LiveServer(Settings(speed=0, seed=7)) as live:
+        yield live
+
+
+@pytest.fixture
+def api(server: LiveServer) -> Iterator[Api]:
+    client = Api(server)
+    yield client
+    client.http.close()
