@@ -22,7 +22,12 @@ class LiveServer:
         self.settings = settings or Settings(speed=0)
         self.emulator = Emulator(self.settings)
         self.app = create_app(emulator=self.emulator)
-        self._socket = socket.create_server((host, 0), backlog=2048)
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
+        # and without it every keep-alive response waits ~40 ms for a delayed ACK.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, 0))
+        self._socket.listen(2048)
         self.host, self.port = self._socket.getsockname()[:2]
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)

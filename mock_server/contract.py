@@ -181,12 +181,15 @@ def describe(error: Any, schema: Mapping[str, Any], subject: str | None = None) 
 
 
 class ApiContract:
-    """The public contract: per-model create validators and the route facts."""
+    """The public contract: per-model create validators and the route facts.
+
+    ``schemas`` holds every component schema with its references inlined.
+    """
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self.spec = spec
         inlined = jsonschema_rs.dereference(dict(spec))
-        schemas = inlined["components"]["schemas"]
+        schemas = self.schemas = inlined["components"]["schemas"]
         mapping = spec["components"]["schemas"]["VideoGenerationRequest"]["discriminator"]["mapping"]
         self.models: dict[str, BodySchema] = {
             model: BodySchema(model, schemas[ref.rsplit("/", 1)[-1]], subject=model) for model, ref in mapping.items()

@@ -147,6 +147,10 @@ class MemoryStore:
     def task_count(self) -> int:
         return len(self._tasks)
 
+    def due_count(self) -> int:
+        """How many settlements are scheduled."""
+        return len(self._due)
+
     def next_due(self) -> float | None:
         """The mock time of the next pending settlement, if any."""
         due = self._due

@@ -42,5 +42,6 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
         routes=[*api.routes(), *admin.routes()],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected},
     )
+    app.router.redirect_slashes = False  # a redirect is not an answer in the API's shape
     app.state.emulator = emulator
     return app

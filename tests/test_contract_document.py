@@ -1,0 +1,53 @@
+"""openapi.yaml is valid OpenAPI 3.1, and its examples are requests the emulator accepts."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+from conftest import Api
+from mock_server.catalog import CATALOG
+from mock_server.contract import api_contract, load_yaml
+from mock_server.resources import admin_contract_path, contract_path
+
+SPEC = load_yaml(contract_path())
+CREATE = SPEC["paths"]["/v1/videos/generations"]["post"]
+EXAMPLES = CREATE["requestBody"]["content"]["application/json"]["examples"]
+
+
+@pytest.mark.parametrize("path", [contract_path(), admin_contract_path()], ids=["api", "admin"])
+def test_documents_are_valid_openapi_3_1(path: Any) -> None:
+    document = load_yaml(path)
+    assert document["openapi"] == "3.1.0"
+    validate(document)
+
+
+def test_every_model_has_a_schema_and_a_catalog_entry() -> None:
+    mapping = SPEC["components"]["schemas"]["VideoGenerationRequest"]["discriminator"]["mapping"]
+    assert set(mapping) == set(CATALOG) == set(api_contract().models)
+    one_of = {ref["$ref"] for ref in SPEC["components"]["schemas"]["VideoGenerationRequest"]["oneOf"]}
+    assert one_of == set(mapping.values())
+
+
+def test_every_model_has_an_example() -> None:
+    assert {example["value"]["model"] for example in EXAMPLES.values()} == set(CATALOG)
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_examples_are_accepted_without_warnings(api: Api, name: str) -> None:
+    response = api.create(EXAMPLES[name]["value"])
+    assert response.status_code == 200, response.text
+    assert "X-Mock-Warnings" not in response.headers
+
+
+def test_create_links_to_the_task_query_and_documents_the_callback() -> None:
+    link = CREATE["responses"]["200"]["links"]["GetTask"]
+    assert link["operationId"] == "getTask" and link["parameters"]["task_id"] == "$response.body#/id"
+    callback = CREATE["callbacks"]["taskFinished"]["{$request.body#/callback_url}"]["post"]
+    assert callback["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/TaskDetail")
+
+
+@pytest.mark.parametrize("status", ["400", "401", "402", "403", "429", "500"])
+def test_create_documents_every_error_status(status: str) -> None:
+    assert status in CREATE["responses"]
