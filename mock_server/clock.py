@@ -58,3 +58,8 @@ class Clock:
     def on_advance(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every :meth:`advance` (wakes waiting dispatchers)."""
         self._listeners.append(listener)
+
+    def off_advance(self, listener: Callable[[], None]) -> None:
+        """Stop calling ``listener``."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)

@@ -161,7 +161,7 @@ def describe(error: Any, schema: Mapping[str, Any], subject: str | None = None) 
         return f"{field} must be {bound} {detail['limit']} (got {_shown(value)})"
     if kind == "enum":
         return f"{field} must be one of {_choices(detail['options'])}{suffix} (got {_shown(value)})"
-    if kind == "constant":
+    if kind == "const":
         return f"{field} must be {_shown(detail['expected_value'])} (got {_shown(value)})"
     if kind == "minLength":
         limit = detail["limit"]

@@ -7,10 +7,14 @@ heap whenever the clock is read through :meth:`Emulator.now`.
 """
 from __future__ import annotations
 
+import itertools
+import math
 import random
 import re
 import string
+import sys
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +25,8 @@ from .config import Settings
 from .contract import ApiContract, api_contract
 from .errors import ApiError, insufficient_quota, invalid_request, model_access_denied, not_found, rate_limited
 from .errors import unauthorized
-from .store import Account, AlreadyFinished, InsufficientCredits, MemoryStore, TooManyRunning
+from .faults import FaultRule, FiredFaults, new_rule
+from .store import Account, AlreadyFinished, CallbackAttempt, InsufficientCredits, MemoryStore, TooManyRunning
 from .tasks import Task
 from .views import created_body
 
@@ -42,9 +47,27 @@ class Emulator:
         self.contract = contract or api_contract()
         self._rng = random.Random(self.settings.seed)
         self._rng_lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+        self._fault_ids = itertools.count(1)
         self._rules = {model: rules.RuleContext(self.settings.allow_local_callbacks,
                                                 schema.defaults.get("duration"))
                        for model, schema in self.contract.models.items()}
+
+    # -- change notifications ------------------------------------------------
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` when time moves or a callback is scheduled (the dispatcher's wake-up)."""
+        self._listeners.append(listener)
+        self.clock.on_advance(listener)
+
+    def off_change(self, listener: Callable[[], None]) -> None:
+        """Stop notifying ``listener``."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+        self.clock.off_advance(listener)
+
+    def _changed(self) -> None:
+        for listener in tuple(self._listeners):
+            listener()
 
     # -- time --------------------------------------------------------------
     def now(self) -> float:
@@ -73,15 +96,20 @@ class Emulator:
         return account
 
     # -- tasks -------------------------------------------------------------
-    def create_task(self, account: Account, body: Any, scenario_header: str | None = None
-                    ) -> tuple[dict[str, Any], list[str]]:
-        """Validate, price, reserve and store a task; return its body and warnings."""
+    def create_task(self, account: Account, body: Any, scenario_header: str | None = None, *,
+                    base_url: str = "", fault_scenario: str | None = None) -> tuple[dict[str, Any], list[str]]:
+        """Validate, price, reserve and store a task; return its body and warnings.
+
+        ``fault_scenario`` (from a fault rule) applies under the request's own scenario.
+        """
         schema = self.contract.model_schema(body)
         schema.check(body)
         body, ignored = schema.known_fields(body)
         spec = CATALOG[schema.name]
         rules.check(spec, body, self._rules[spec.name])
-        scenario = scenarios.from_request(scenario_header, body.get("prompt"), self.contract.task_error_codes)
+        codes = self.contract.task_error_codes
+        base = scenarios.parse(fault_scenario, codes) if fault_scenario else scenarios.Scenario()
+        scenario = scenarios.from_request(scenario_header, body.get("prompt"), codes, base)
         if scenario.input_seconds is not None and spec.max_billed_seconds is None:
             raise invalid_request(f"scenario item input_seconds applies only to video edit, not {spec.name}")
         if account.models is not None and spec.name not in account.models:
@@ -91,7 +119,7 @@ class Emulator:
         sound = values.get("sound") in ("on", True) and not spec.video_input
         seconds = billing.billed_seconds(spec, values.get("duration"), scenario.input_seconds)
         nominal = spec.nominal_processing(seconds, quality)
-        now = self.now()
+        now = math.floor(self.now())  # whole seconds, as the public ``created`` shows it
         with self._rng_lock:
             task_id = self._new_id(now)
             queue = scenario.queue if scenario.queue is not None else self._rng.uniform(*_QUEUE_RANGE)
@@ -101,7 +129,7 @@ class Emulator:
             fail=scenario.fail, stuck=scenario.stuck, price=billing.price(spec, seconds, quality, sound),
             seconds=seconds, aspect_ratio=values.get("aspect_ratio", "16:9"), quality=quality, sound=sound,
             estimated_time=round(sum(_QUEUE_RANGE) / 2 + nominal), callback_url=body.get("callback_url"),
-            scenario=scenario.describe(),
+            base_url=sys.intern(base_url), scenario=scenario.describe(),
         )
         try:
             self.store.create_task(task, self.settings.max_concurrent)
@@ -112,7 +140,9 @@ class Emulator:
         except TooManyRunning as busy:
             raise rate_limited(f"Too many running tasks for this key ({busy.running}); "
                                "wait for one to finish", retry_after=5) from None
-        return created_body(task, now), ignored
+        if task.callback_url is not None:
+            self._changed()
+        return created_body(task), ignored
 
     def _new_id(self, now: float) -> str:
         while True:
@@ -143,11 +173,41 @@ class Emulator:
         """Cancel an unfinished task (admin): it fails ``request_cancelled``, refunded."""
         task = self.task(task_id)
         try:
-            return self.store.cancel(task_id, self.now())
+            cancelled = self.store.cancel(task_id, self.now())
         except AlreadyFinished:
             status = task.state_at(self.now())[0]
             raise ApiError(409, "task_finished", f"task {task_id} is already {status} and cannot be cancelled",
                            "invalid_request_error") from None
+        self._changed()
+        return cancelled
+
+    def redeliver(self, task_id: str) -> CallbackAttempt:
+        """Schedule one more (manual) delivery of a finished task's callback, due now."""
+        task = self.task(task_id)
+        try:
+            attempt = self.store.redeliver(task_id, self.now())
+        except AlreadyFinished:
+            reason = "has no callback_url" if task.callback_url is None else "has not finished"
+            raise ApiError(409, "no_callback", f"task {task_id} {reason}", "invalid_request_error") from None
+        self._changed()
+        return attempt
+
+    # -- faults ------------------------------------------------------------
+    def add_fault(self, spec: dict[str, Any]) -> FaultRule:
+        """Add a fault rule (a body checked against the admin contract)."""
+        if "error_code" in spec:
+            scenarios.parse(f"fail={spec['error_code']}", self.contract.task_error_codes)
+        if "scenario" in spec:
+            scenarios.parse(spec["scenario"], self.contract.task_error_codes)
+        if spec.get("model") is not None and spec["model"] not in CATALOG:
+            raise invalid_request(f"model {spec['model']!r} is not one of " + ", ".join(CATALOG))
+        rule = new_rule(f"fault-{next(self._fault_ids)}", spec, self.settings.seed)
+        self.store.add_fault(rule)
+        return rule
+
+    def faults_for(self, route: str, model: str | None, key: str | None) -> FiredFaults | None:
+        """The rules firing for this request (None, cheaply, when there are none)."""
+        return self.store.fire_faults(route, model, key)
 
     def put_account(self, key: str, granted: Decimal, models: list[str] | None) -> Account:
         """(Re)create an account with ``granted`` credits, optionally limited to ``models``."""

@@ -75,9 +75,10 @@ def parse(text: str, error_codes: Iterable[str], base: Scenario = Scenario()) ->
     return scenario
 
 
-def from_request(header: str | None, prompt: object, error_codes: Iterable[str]) -> Scenario:
-    """The scenario of a create request: prompt markers first, the header on top."""
-    scenario = Scenario()
+def from_request(header: str | None, prompt: object, error_codes: Iterable[str],
+                 base: Scenario = Scenario()) -> Scenario:
+    """The scenario of a create request: ``base``, then prompt markers, then the header on top."""
+    scenario = base
     if isinstance(prompt, str) and "[mock:" in prompt.lower():
         for marker in MARKER.findall(prompt):
             scenario = parse(marker, error_codes, scenario)

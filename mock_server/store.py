@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
+from .faults import TASK_KINDS, TERMINAL, FaultRule, FiredFaults
 from .tasks import Task
 
 ZERO = Decimal(0)
@@ -38,6 +39,31 @@ class TooManyRunning(Exception):
 
 class AlreadyFinished(Exception):
     """The task reached a final state before the operation."""
+
+
+@dataclass(slots=True)
+class CallbackAttempt:
+    """One delivery attempt of a task's callback (mock times, wall duration)."""
+
+    task_id: str
+    url: str
+    attempt: int
+    due: float
+    manual: bool = False
+    at: float | None = None  # when it was sent
+    finished_at: float | None = None
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: float | None = None
+
+    @property
+    def state(self) -> str:
+        """``scheduled``, ``in_flight``, ``delivered`` (2xx) or ``failed``."""
+        if self.at is None:
+            return "scheduled"
+        if self.finished_at is None:
+            return "in_flight"
+        return "delivered" if self.status_code is not None and 200 <= self.status_code < 300 else "failed"
 
 
 @dataclass(slots=True)
@@ -67,6 +93,10 @@ class MemoryStore:
         self._accounts: dict[str, Account] = {}
         self._tasks: dict[str, Task] = {}
         self._due: list[tuple[float, int, str]] = []
+        self._callbacks_due: list[tuple[float, int, CallbackAttempt]] = []
+        self._callback_log: list[CallbackAttempt] = []
+        self._callbacks_by_task: dict[str, list[CallbackAttempt]] = {}
+        self._faults: list[FaultRule] = []
 
     # -- clock -------------------------------------------------------------
     def clock_offset(self) -> float:
@@ -182,6 +212,7 @@ class MemoryStore:
             return task
 
     def _settle(self, task: Task, *, charge: bool) -> None:
+        """Final billing, then (after it, as the API does) the callback is scheduled."""
         account = self._accounts[task.key]
         account.reserved -= task.price
         account.running -= 1
@@ -191,8 +222,109 @@ class MemoryStore:
         else:
             account.balance += task.price
             task.settled = "refunded"
+        if task.callback_url is not None:
+            self._schedule(CallbackAttempt(task.id, task.callback_url, 1, task.ends or task.created))
+
+    # -- callbacks -------------------------------------------------------------
+    def _schedule(self, attempt: CallbackAttempt) -> None:
+        heapq.heappush(self._callbacks_due, (attempt.due, next(self._seq), attempt))
+
+    def next_callback_due(self) -> float | None:
+        """The mock time of the next scheduled callback attempt, if any."""
+        due = self._callbacks_due
+        return due[0][0] if due else None
+
+    def claim_callbacks(self, now: float) -> list[CallbackAttempt]:
+        """Take every attempt due by ``now``: it is marked sent at ``now`` and logged."""
+        if not self._callbacks_due or self._callbacks_due[0][0] > now:
+            return []
+        claimed = []
+        with self._lock:
+            while self._callbacks_due and self._callbacks_due[0][0] <= now:
+                attempt = heapq.heappop(self._callbacks_due)[2]
+                attempt.at = now
+                self._callback_log.append(attempt)
+                self._callbacks_by_task.setdefault(attempt.task_id, []).append(attempt)
+                claimed.append(attempt)
+        return claimed
+
+    def finish_callback(self, attempt: CallbackAttempt, *, now: float, duration_ms: float,
+                        status_code: int | None = None, error: str | None = None,
+                        retry_at: float | None = None) -> None:
+        """Record an attempt's result; schedule the next attempt at ``retry_at``."""
+        with self._lock:
+            attempt.finished_at, attempt.duration_ms = now, duration_ms
+            attempt.status_code, attempt.error = status_code, error
+            if retry_at is not None and attempt.task_id in self._tasks:
+                self._schedule(CallbackAttempt(attempt.task_id, attempt.url, attempt.attempt + 1, retry_at))
+
+    def redeliver(self, task_id: str, now: float) -> CallbackAttempt:
+        """Schedule one manual attempt of a finished task's callback, due now."""
+        with self._lock:
+            task = self._tasks[task_id]
+            if task.callback_url is None or task.settled is None:
+                raise AlreadyFinished(task_id)
+            done = self._callbacks_by_task.get(task_id, [])
+            attempt = CallbackAttempt(task_id, task.callback_url, len(done) + 1, now, manual=True)
+            self._schedule(attempt)
+            return attempt
+
+    def callback_log(self, task_id: str | None = None) -> list[CallbackAttempt]:
+        """Sent attempts, oldest first (of one task, or all)."""
+        with self._lock:
+            return list(self._callbacks_by_task.get(task_id, ()) if task_id else self._callback_log)
+
+    def scheduled_callbacks(self) -> list[CallbackAttempt]:
+        """Attempts waiting for their due time, soonest first."""
+        with self._lock:
+            return [entry[2] for entry in sorted(self._callbacks_due)]
+
+    # -- faults ----------------------------------------------------------------
+    def add_fault(self, rule: FaultRule) -> None:
+        with self._lock:
+            self._faults.append(rule)
+
+    def faults(self) -> list[FaultRule]:
+        with self._lock:
+            return list(self._faults)
+
+    def remove_fault(self, rule_id: str) -> FaultRule | None:
+        with self._lock:
+            for rule in self._faults:
+                if rule.id == rule_id:
+                    self._faults.remove(rule)
+                    return rule
+            return None
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def fire_faults(self, route: str, model: str | None, key: str | None) -> FiredFaults | None:
+        """Draw every matching rule once, atomically; None when nothing fires (the common case)."""
+        if not self._faults:
+            return None
+        latency, terminal, scenario = 0.0, None, None
+        with self._lock:
+            for rule in self._faults:
+                if not rule.matches(route, model, key):
+                    continue
+                if rule.kind in TERMINAL and terminal is not None:
+                    continue
+                if not rule.fire():
+                    continue
+                if rule.kind == "latency":
+                    latency += rule.latency_ms
+                elif rule.kind in TERMINAL:
+                    terminal = rule
+                elif rule.kind in TASK_KINDS:
+                    item = f"fail={rule.error_code}" if rule.kind == "task_failure" else rule.scenario
+                    scenario = f"{scenario};{item}" if scenario else item
+        if not (latency or terminal or scenario):
+            return None
+        return FiredFaults(latency, terminal, scenario)
 
     def reset(self) -> None:
-        """Forget every account and task (the clock keeps its time)."""
+        """Forget every account, task, callback and fault (the clock keeps its time)."""
         with self._lock:
             self._clear()

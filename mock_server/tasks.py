@@ -54,6 +54,7 @@ class Task:
     sound: bool
     estimated_time: int
     callback_url: str | None = None
+    base_url: str = ""  # scheme://host:port the task was created through (for callback bodies)
     scenario: str = ""
     cancelled_at: float | None = None
     settled: str | None = None  # "charged" or "refunded" once billing is final

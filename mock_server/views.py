@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .billing import as_number
-from .store import Account
+from .store import Account, CallbackAttempt
 from .tasks import ERROR_MESSAGES, Task
 
 
@@ -28,12 +28,11 @@ def task_body(task: Task, now: float, base_url: str) -> dict[str, Any]:
     return body
 
 
-def created_body(task: Task, now: float) -> dict[str, Any]:
-    """The create answer: the task plus its estimate and reservation."""
-    status, progress, _ = task.state_at(now)
+def created_body(task: Task) -> dict[str, Any]:
+    """The create answer: always a pending task, with its estimate and reservation."""
     return {
         "created": int(task.created), "id": task.id, "model": task.model,
-        "object": "video.generation.task", "progress": progress, "status": status, "type": "video",
+        "object": "video.generation.task", "progress": 0, "status": "pending", "type": "video",
         "task_info": {"can_cancel": True, "estimated_time": task.estimated_time,
                       "video_duration": task.seconds},
         "usage": {"billing_rule": "per_second", "credits_reserved": as_number(task.price),
@@ -76,3 +75,16 @@ def admin_task_body(task: Task, now: float, base_url: str) -> dict[str, Any]:
         "outcome": {"scenario": task.scenario, "fail": task.fail, "stuck": task.stuck},
         "billing": {"price": as_number(task.price), "seconds": task.seconds, "state": billing},
     }
+
+
+def callback_body(attempt: CallbackAttempt) -> dict[str, Any]:
+    """One delivery attempt as the admin API shows it (``status_code`` or ``error`` once finished)."""
+    body: dict[str, Any] = {"task_id": attempt.task_id, "url": attempt.url, "attempt": attempt.attempt,
+                            "state": attempt.state, "due": attempt.due, "at": attempt.at,
+                            "finished_at": attempt.finished_at, "duration_ms": attempt.duration_ms,
+                            "manual": attempt.manual}
+    if attempt.status_code is not None:
+        body["status_code"] = attempt.status_code
+    if attempt.error is not None:
+        body["error"] = attempt.error
+    return body

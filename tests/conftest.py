@@ -23,7 +23,7 @@ class Api:
     def __init__(self, server: LiveServer) -> None:
         self.server = server
         self.key = f"sk-test-{uuid.uuid4().hex}"
-        self.http = httpx.Client(base_url=server.base_url, timeout=30,
+        self.http = httpx.Client(base_url=server.base_url, timeout=30, verify=False,
                                  headers={"Authorization": f"Bearer {self.key}"})
 
     def create(self, body: dict[str, Any], **headers: str) -> httpx.Response:

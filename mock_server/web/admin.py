@@ -16,7 +16,8 @@ from ..contract import admin_contract
 from ..emulator import KEY_PATTERN, Emulator
 from ..errors import ApiError, invalid_request, not_found
 from ..resources import admin_contract_path
-from ..views import account_body, admin_task_body
+from ..store import CallbackAttempt
+from ..views import account_body, admin_task_body, callback_body
 from .responses import JSONResponse, base_url, read_json
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -133,7 +134,9 @@ async def list_tasks(request: Request) -> Response:
 async def get_admin_task(request: Request) -> Response:
     emulator = _emulator(request)
     task = emulator.task(request.path_params["task_id"])
-    return JSONResponse(admin_task_body(task, emulator.now(), base_url(request)))
+    view = admin_task_body(task, emulator.now(), base_url(request))
+    view["callbacks"] = [callback_body(a) for a in emulator.store.callback_log(task.id)]
+    return JSONResponse(view)
 
 
 @admin
@@ -143,9 +146,92 @@ async def cancel_task(request: Request) -> Response:
     return JSONResponse(admin_task_body(task, emulator.now(), base_url(request)))
 
 
+def _seconds_param(request: Request, name: str, upper: float) -> float:
+    raw = request.query_params.get(name, "0")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= upper:
+        raise invalid_request(f"{name} must be a number of seconds between 0 and {upper:g}")
+    return value
+
+
+@admin
+async def list_callbacks(request: Request) -> Response:
+    """Delivery attempts, oldest first; ``?wait=s`` first waits (wall time) until none is due or in flight."""
+    emulator = _emulator(request)
+    wait = _seconds_param(request, "wait", 60)
+    dispatcher = request.app.state.dispatcher
+    if wait and dispatcher is not None:
+        await dispatcher.wait_idle(wait)
+    pending = dispatcher.pending() if dispatcher is not None else 0
+    task_id = request.query_params.get("task_id")
+    attempts = [callback_body(a) for a in emulator.store.callback_log(task_id)]
+    return JSONResponse(attempts, headers={"X-Mock-Callbacks-Pending": str(pending)})
+
+
+@admin
+async def redeliver_callback(request: Request) -> Response:
+    attempt: CallbackAttempt = _emulator(request).redeliver(request.path_params["task_id"])
+    return JSONResponse(callback_body(attempt))
+
+
+@admin
+async def add_fault(request: Request) -> Response:
+    body = await _body(request, "addFault")
+    return JSONResponse(_emulator(request).add_fault(body).view())
+
+
+@admin
+async def list_faults(request: Request) -> Response:
+    return JSONResponse([rule.view() for rule in _emulator(request).store.faults()])
+
+
+@admin
+async def clear_faults(request: Request) -> Response:
+    _emulator(request).store.clear_faults()
+    return JSONResponse([])
+
+
+@admin
+async def remove_fault(request: Request) -> Response:
+    rule = _emulator(request).store.remove_fault(request.path_params["fault_id"])
+    if rule is None:
+        raise not_found("fault_not_found", f"no fault rule {request.path_params['fault_id']}")
+    return JSONResponse(rule.view())
+
+
+@admin
+async def scenarios_help(request: Request) -> Response:
+    """The scenario syntax, the task error codes and the active scenario rules."""
+    emulator = _emulator(request)
+    return JSONResponse({
+        "items": ["fail=<code>", "stuck", "queue=<seconds>", "processing=<seconds>", "input_seconds=<seconds>"],
+        "error_codes": list(emulator.contract.task_error_codes),
+        "rules": [r.view() for r in emulator.store.faults() if r.kind in ("scenario", "task_failure")],
+    })
+
+
+@admin
+async def add_scenario(request: Request) -> Response:
+    body = await _body(request, "addScenario")
+    return JSONResponse(_emulator(request).add_fault({**body, "kind": "scenario"}).view())
+
+
 @admin
 async def admin_openapi(request: Request) -> Response:
     return Response(admin_contract_path().read_bytes(), media_type="application/yaml")
+
+
+def _route(path: str, **handlers: Handler) -> Route:
+    """One route answering several methods (so a 405 lists them all in ``Allow``)."""
+
+    async def by_method(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return Route(path, by_method, methods=list(handlers))
 
 
 def routes() -> list[Route]:
@@ -155,11 +241,14 @@ def routes() -> list[Route]:
         Route("/_mock/reset", reset, methods=["POST"]),
         Route("/_mock/clock", get_clock, methods=["GET"]),
         Route("/_mock/clock/advance", advance_clock, methods=["POST"]),
-        Route("/_mock/accounts/{key}", get_account, methods=["GET"]),
-        Route("/_mock/accounts/{key}", put_account, methods=["PUT"]),
-        Route("/_mock/accounts/{key}", revoke_account, methods=["DELETE"]),
+        _route("/_mock/accounts/{key}", GET=get_account, PUT=put_account, DELETE=revoke_account),
         Route("/_mock/tasks", list_tasks, methods=["GET"]),
         Route("/_mock/tasks/{task_id}", get_admin_task, methods=["GET"]),
         Route("/_mock/tasks/{task_id}/cancel", cancel_task, methods=["POST"]),
+        Route("/_mock/callbacks", list_callbacks, methods=["GET"]),
+        Route("/_mock/callbacks/{task_id}/redeliver", redeliver_callback, methods=["POST"]),
+        _route("/_mock/faults", POST=add_fault, GET=list_faults, DELETE=clear_faults),
+        Route("/_mock/faults/{fault_id}", remove_fault, methods=["DELETE"]),
+        _route("/_mock/scenarios", GET=scenarios_help, POST=add_scenario),
         Route("/_mock/openapi.yaml", admin_openapi, methods=["GET"]),
     ]

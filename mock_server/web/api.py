@@ -1,13 +1,15 @@
 """The public API routes: what a client of api.evolink.ai calls."""
 from __future__ import annotations
 
+import asyncio
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ..emulator import Emulator
-from ..errors import ApiError, not_found
+from ..errors import ApiError, internal_error, not_found, rate_limited
 from ..media import render_mp4
 from ..views import credits_body, task_body
 from .responses import JSONResponse, base_url, header_text, read_json
@@ -15,8 +17,29 @@ from .responses import JSONResponse, base_url, header_text, read_json
 RESULT_SUFFIX = ".mp4"
 
 
+class DropConnection(Exception):
+    """A ``drop`` fault fired: the connection is cut in the middle of the answer."""
+
+
 def _emulator(request: Request) -> Emulator:
     return request.app.state.emulator
+
+
+async def _faults(emulator: Emulator, route: str, key: str | None, model: str | None) -> str | None:
+    """Apply the fault rules firing for this request; return a scenario they impose on a new task."""
+    fired = emulator.faults_for(route, model, key)
+    if fired is None:
+        return None
+    if fired.latency_ms:
+        await asyncio.sleep(fired.latency_ms / 1000)
+    rule = fired.terminal
+    if rule is not None:
+        if rule.kind == "rate_limit":
+            raise rate_limited("Too many requests, please try again later", retry_after=rule.retry_after)
+        if rule.kind == "server_error":
+            raise internal_error()
+        raise DropConnection()
+    return fired.scenario
 
 
 async def create_generation(request: Request) -> Response:
@@ -24,7 +47,10 @@ async def create_generation(request: Request) -> Response:
     emulator = _emulator(request)
     account = emulator.authenticate(request.headers.get("authorization"))
     body = await read_json(request, emulator.settings.max_body_bytes)
-    created, warnings = emulator.create_task(account, body, request.headers.get("x-mock-scenario"))
+    model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
+    imposed = await _faults(emulator, "create", account.key, model)
+    created, warnings = emulator.create_task(account, body, request.headers.get("x-mock-scenario"),
+                                             base_url=base_url(request), fault_scenario=imposed)
     headers = {"X-Mock-Warnings": header_text("ignored fields: " + ", ".join(warnings))} if warnings else None
     return JSONResponse(created, headers=headers)
 
@@ -33,6 +59,8 @@ async def get_task(request: Request) -> Response:
     """``GET /v1/tasks/{task_id}``."""
     emulator = _emulator(request)
     account = emulator.authenticate(request.headers.get("authorization"))
+    known = emulator.store.task(request.path_params["task_id"])
+    await _faults(emulator, "task", account.key, known.model if known else None)
     task = emulator.owned_task(account, request.path_params["task_id"])
     return JSONResponse(task_body(task, emulator.now(), base_url(request)))
 
@@ -41,6 +69,7 @@ async def get_credits(request: Request) -> Response:
     """``GET /v1/credits``."""
     emulator = _emulator(request)
     account = emulator.authenticate(request.headers.get("authorization"))
+    await _faults(emulator, "credits", account.key, None)
     emulator.now()
     return JSONResponse(credits_body(account))
 
@@ -50,6 +79,7 @@ async def result_file(request: Request) -> Response:
     emulator = _emulator(request)
     name: str = request.path_params["name"]
     task = emulator.store.task(name[: -len(RESULT_SUFFIX)]) if name.endswith(RESULT_SUFFIX) else None
+    await _faults(emulator, "files", task.key if task else None, task.model if task else None)
     now = emulator.now()
     if task is None or task.state_at(now)[0] != "completed":
         raise not_found("file_not_found", f"no result video at {header_text(name, 100)}")

@@ -1,16 +1,21 @@
 """``create_app``: the Starlette application, wired explicitly."""
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..callbacks import CallbackDispatcher
 from ..config import Settings
 from ..emulator import Emulator
 from ..errors import ApiError, internal_error
 from . import admin, api
-from .responses import error_response
+from .responses import DroppedResponse, error_response
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -34,14 +39,44 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(internal_error())
 
 
+async def _drop(request: Request, exc: Exception) -> Response:
+    return DroppedResponse()
+
+
+class _IntentionalDrops(logging.Filter):
+    """uvicorn reports a response cut short; the ``drop`` fault does that on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without completing response" not in record.getMessage()
+
+
+logging.getLogger("uvicorn.error").addFilter(_IntentionalDrops())
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Run the callback dispatcher for as long as the server runs."""
+    dispatcher = CallbackDispatcher(app.state.emulator)
+    await dispatcher.start()
+    app.state.dispatcher = dispatcher
+    try:
+        yield
+    finally:
+        app.state.dispatcher = None
+        await dispatcher.stop()
+
+
 def create_app(settings: Settings | None = None, *, emulator: Emulator | None = None) -> Starlette:
     """The emulator as an ASGI app; settings default to ``EVOLINK_MOCK_*``."""
     if emulator is None:
         emulator = Emulator(settings or Settings.from_env())
     app = Starlette(
         routes=[*api.routes(), *admin.routes()],
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, api.DropConnection: _drop,
+                            Exception: _unexpected},
+        lifespan=_lifespan,
     )
+    app.state.dispatcher = None  # set while a server runs the app's lifespan
     app.router.redirect_slashes = False  # a redirect is not an answer in the API's shape
     app.state.emulator = emulator
     return app

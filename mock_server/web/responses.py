@@ -24,6 +24,18 @@ class JSONResponse(Response):
         return orjson.dumps(content)
 
 
+class DroppedResponse(Response):
+    """Starts a response, sends part of it and stops: the client sees the connection cut."""
+
+    def __init__(self) -> None:
+        super().__init__(b"", media_type="application/json")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+        await send({"type": "http.response.body", "body": b'{"created":', "more_body": True})
+
+
 def error_response(error: ApiError) -> JSONResponse:
     """The API's error body; ``X-Mock-Rule`` names a cross-field rule that fired."""
     headers = dict(error.headers)

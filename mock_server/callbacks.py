@@ -1,0 +1,175 @@
+"""Callback delivery: POST the task body to ``callback_url`` when a task ends.
+
+Runs on the server's event loop and never blocks a request. It sleeps until
+the next thing on the mock clock (a task's end, a retry, a timeout) and wakes
+early when the clock is advanced or a callback is scheduled. Every attempt is
+logged in the store (``GET /_mock/callbacks``). After each failure it retries
+1 s, 2 s and 4 s later (mock time); only a 2xx answer counts.
+
+Timeouts: 10 s. On a running clock that is wall time (a slow receiver is
+never cut sooner than the real API would cut it); on a manual clock it is
+mock time, so a test cuts a hanging receiver by advancing the clock.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+import httpx
+import orjson
+
+from . import __version__
+from .store import CallbackAttempt
+from .views import task_body
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
+
+TIMEOUT = 10.0
+BACKOFF = (1.0, 2.0, 4.0)  # after the 1st, 2nd and 3rd failure
+HEADERS = {"Content-Type": "application/json", "User-Agent": f"evolink-mock/{__version__} (callback)"}
+
+
+class CallbackDispatcher:
+    """Delivers due callbacks; one per running emulator, on its event loop."""
+
+    def __init__(self, emulator: Emulator, client: httpx.AsyncClient | None = None) -> None:
+        self.emulator = emulator
+        self._client = client
+        self._wake = asyncio.Event()
+        self._pass_done = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: asyncio.Task | None = None
+        self._in_flight: dict[asyncio.Task, tuple[CallbackAttempt, float]] = {}  # -> mock deadline
+        self._timed_out: set[asyncio.Task] = set()
+
+    # -- life ----------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the delivery loop on the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=None, follow_redirects=False, trust_env=False)
+        self.emulator.on_change(self.poke)
+        self._runner = asyncio.create_task(self._run(), name="evolink-mock callbacks")
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Stop; let attempts in flight finish for ``grace`` seconds, then log them cut."""
+        self.emulator.off_change(self.poke)
+        if self._runner is not None:
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight), timeout=grace)
+            for task, (attempt, _) in list(self._in_flight.items()):
+                task.cancel()
+                self._finish(attempt, time.monotonic(), error="cut: the emulator shut down", retry=False)
+            self._in_flight.clear()
+        if self._client is not None:
+            await self._client.aclose()
+
+    def poke(self) -> None:
+        """Wake the loop (thread-safe): the clock moved or a callback was scheduled."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    # -- waiting ---------------------------------------------------------------
+    def pending(self) -> int:
+        """Attempts in flight plus attempts already due (what a waiter waits for)."""
+        now = self.emulator.now()
+        due = self.emulator.store.next_callback_due()
+        return len(self._in_flight) + (1 if due is not None and due <= now else 0)
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no attempt is due or in flight; False if ``timeout`` (wall) passed first."""
+        deadline = time.monotonic() + timeout
+        while self.pending():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._pass_done.clear()
+            self.poke()
+            try:
+                await asyncio.wait_for(self._pass_done.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
+
+    # -- the loop --------------------------------------------------------------
+    async def _run(self) -> None:
+        clock = self.emulator.clock
+        store = self.emulator.store
+        while True:
+            self._wake.clear()
+            now = self.emulator.now()  # settles finished tasks, which schedules their callbacks
+            if clock.manual:
+                for task, (attempt, deadline) in list(self._in_flight.items()):
+                    if deadline <= now and task not in self._timed_out:
+                        self._timed_out.add(task)
+                        task.cancel()
+            for attempt in store.claim_callbacks(now):
+                task = asyncio.create_task(self._deliver(attempt))
+                self._in_flight[task] = (attempt, now + TIMEOUT)
+                task.add_done_callback(self._done)
+            self._pass_done.set()
+            await self._sleep(now)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._in_flight.pop(task, None)
+        self._timed_out.discard(task)
+        self._pass_done.set()
+        self._wake.set()
+
+    async def _sleep(self, now: float) -> None:
+        clock, store = self.emulator.clock, self.emulator.store
+        targets = [t for t in (store.next_due(), store.next_callback_due()) if t is not None]
+        delay = None if clock.manual or not targets else clock.wall_seconds(min(targets) - now)
+        try:
+            await asyncio.wait_for(self._wake.wait(), delay)
+        except TimeoutError:
+            pass
+
+    async def _deliver(self, attempt: CallbackAttempt) -> None:
+        emulator = self.emulator
+        task = emulator.store.task(attempt.task_id)
+        started = time.monotonic()
+        if task is None:  # forgotten by a reset
+            return
+        body = orjson.dumps(task_body(task, emulator.clock.now(), task.base_url))
+        timeout = None if emulator.clock.manual else TIMEOUT * max(1.0, 1.0 / emulator.clock.speed)
+        try:
+            assert self._client is not None
+            response = await asyncio.wait_for(
+                self._client.post(attempt.url, content=body, headers=HEADERS), timeout)
+        except TimeoutError:
+            self._finish(attempt, started, error=f"timeout: no answer within {TIMEOUT:g} s")
+        except asyncio.CancelledError:
+            if asyncio.current_task() in self._timed_out:  # the manual clock passed the deadline
+                self._finish(attempt, started, error=f"timeout: no answer within {TIMEOUT:g} s of mock time")
+            else:
+                self._finish(attempt, started, error="cut: the emulator shut down", retry=False)
+        except httpx.HTTPError as exc:
+            self._finish(attempt, started, error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        else:
+            self._finish(attempt, started, status_code=response.status_code)
+
+    def _finish(self, attempt: CallbackAttempt, started: float, *, status_code: int | None = None,
+                error: str | None = None, retry: bool = True) -> None:
+        if attempt.finished_at is not None:
+            return
+        now = self.emulator.clock.now()
+        ok = status_code is not None and 200 <= status_code < 300
+        retry_at = None
+        if retry and not ok and not attempt.manual and attempt.attempt <= len(BACKOFF):
+            retry_at = now + BACKOFF[attempt.attempt - 1]
+        self.emulator.store.finish_callback(attempt, now=now, duration_ms=round((time.monotonic() - started) * 1000, 3),
+                                            status_code=status_code, error=error, retry_at=retry_at)
