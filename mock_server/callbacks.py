@@ -8,7 +8,9 @@ logged in the store (``GET /_mock/callbacks``). After each failure it retries
 
 Timeouts: 10 s. On a running clock that is wall time (a slow receiver is
 never cut sooner than the real API would cut it); on a manual clock it is
-mock time, so a test cuts a hanging receiver by advancing the clock.
+mock time, so a test cuts a hanging receiver by advancing the clock, but
+never sooner than ``MANUAL_GRACE`` wall seconds after the attempt was sent
+(a clock jump while a fast receiver is answering does not cut it).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from .emulator import Emulator
 
 TIMEOUT = 10.0
+MANUAL_GRACE = 1.0
 BACKOFF = (1.0, 2.0, 4.0)  # after the 1st, 2nd and 3rd failure
 HEADERS = {"Content-Type": "application/json", "User-Agent": f"evolink-mock/{__version__} (callback)"}
 
@@ -41,7 +44,7 @@ class CallbackDispatcher:
         self._pass_done = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: asyncio.Task | None = None
-        self._in_flight: dict[asyncio.Task, tuple[CallbackAttempt, float]] = {}  # -> mock deadline
+        self._in_flight: dict[asyncio.Task, tuple[CallbackAttempt, float, float]] = {}  # mock deadline, wall start
         self._timed_out: set[asyncio.Task] = set()
 
     # -- life ----------------------------------------------------------------
@@ -61,7 +64,7 @@ class CallbackDispatcher:
             await asyncio.gather(self._runner, return_exceptions=True)
         if self._in_flight:
             await asyncio.wait(list(self._in_flight), timeout=grace)
-            for task, (attempt, _) in list(self._in_flight.items()):
+            for task, (attempt, _, _) in list(self._in_flight.items()):
                 task.cancel()
                 self._finish(attempt, time.monotonic(), error="cut: the emulator shut down", retry=False)
             self._in_flight.clear()
@@ -111,17 +114,27 @@ class CallbackDispatcher:
         while True:
             self._wake.clear()
             now = self.emulator.now()  # settles finished tasks, which schedules their callbacks
-            if clock.manual:
-                for task, (attempt, deadline) in list(self._in_flight.items()):
-                    if deadline <= now and task not in self._timed_out:
-                        self._timed_out.add(task)
-                        task.cancel()
+            grace_left = self._cut_overdue(now) if clock.manual else None
             for attempt in store.claim_callbacks(now):
                 task = asyncio.create_task(self._deliver(attempt))
-                self._in_flight[task] = (attempt, now + TIMEOUT)
+                self._in_flight[task] = (attempt, now + TIMEOUT, time.monotonic())
                 task.add_done_callback(self._done)
             self._pass_done.set()
-            await self._sleep(now)
+            await self._sleep(now, grace_left)
+
+    def _cut_overdue(self, now: float) -> float | None:
+        """Manual clock: cut attempts past their mock deadline and grace; wall seconds until the next grace ends."""
+        wall, soonest = time.monotonic(), None
+        for task, (_, deadline, started) in list(self._in_flight.items()):
+            if deadline > now or task in self._timed_out:
+                continue
+            left = started + MANUAL_GRACE - wall
+            if left <= 0:
+                self._timed_out.add(task)
+                task.cancel()
+            else:
+                soonest = left if soonest is None else min(soonest, left)
+        return soonest
 
     def _done(self, task: asyncio.Task) -> None:
         self._in_flight.pop(task, None)
@@ -129,10 +142,13 @@ class CallbackDispatcher:
         self._pass_done.set()
         self._wake.set()
 
-    async def _sleep(self, now: float) -> None:
+    async def _sleep(self, now: float, grace_left: float | None) -> None:
         clock, store = self.emulator.clock, self.emulator.store
         targets = [t for t in (store.next_due(), store.next_callback_due()) if t is not None]
-        delay = None if clock.manual or not targets else clock.wall_seconds(min(targets) - now)
+        if clock.manual:
+            delay = grace_left
+        else:
+            delay = clock.wall_seconds(min(targets) - now) if targets else None
         try:
             await asyncio.wait_for(self._wake.wait(), delay)
         except TimeoutError:
