@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from . import billing, rules, scenarios
-from .catalog import CATALOG
+from .catalog import CATALOG, ModelSpec
 from .clock import Clock
 from .config import Settings
 from .contract import ApiContract, api_contract
@@ -97,42 +97,43 @@ class Emulator:
 
     # -- tasks -------------------------------------------------------------
     def create_task(self, account: Account, body: Any, scenario_header: str | None = None, *,
-                    base_url: str = "", fault_scenario: str | None = None) -> tuple[dict[str, Any], list[str]]:
-        """Validate, price, reserve and store a task; return its body and warnings.
-
-        ``fault_scenario`` (from a fault rule) applies under the request's own scenario.
-        """
+                    base_url: str = "") -> tuple[dict[str, Any], list[str]]:
+        """Validate, price, reserve and store a task; return its body and warnings."""
         schema = self.contract.model_schema(body)
         schema.check(body)
         body, ignored = schema.known_fields(body)
         spec = CATALOG[schema.name]
         rules.check(spec, body, self._rules[spec.name])
         codes = self.contract.task_error_codes
-        base = scenarios.parse(fault_scenario, codes) if fault_scenario else scenarios.Scenario()
-        scenario = scenarios.from_request(scenario_header, body.get("prompt"), codes, base)
-        if scenario.input_seconds is not None and spec.max_billed_seconds is None:
-            raise invalid_request(f"scenario item input_seconds applies only to video edit, not {spec.name}")
+        prompt = body.get("prompt")
+        self._scenario(spec, scenarios.from_request(scenario_header, prompt, codes))  # 400s before any rule is drawn
         if account.models is not None and spec.name not in account.models:
             raise model_access_denied(spec.name)
         values = {**schema.defaults, **body}
         quality = values["quality"]
         sound = values.get("sound") in ("on", True) and not spec.video_input
-        seconds = billing.billed_seconds(spec, values.get("duration"), scenario.input_seconds)
-        nominal = spec.nominal_processing(seconds, quality)
-        now = math.floor(self.now())  # whole seconds, as the public ``created`` shows it
-        with self._rng_lock:
-            task_id = self._new_id(now)
-            queue = scenario.queue if scenario.queue is not None else self._rng.uniform(*_QUEUE_RANGE)
-            processing = scenario.processing or nominal * self._rng.uniform(*_JITTER)
-        task = Task(
-            id=task_id, key=account.key, model=spec.name, created=now, queue=queue, processing=processing,
-            fail=scenario.fail, stuck=scenario.stuck, price=billing.price(spec, seconds, quality, sound),
-            seconds=seconds, aspect_ratio=values.get("aspect_ratio", "16:9"), quality=quality, sound=sound,
-            estimated_time=round(sum(_QUEUE_RANGE) / 2 + nominal), callback_url=body.get("callback_url"),
-            base_url=sys.intern(base_url), scenario=scenario.describe(),
-        )
+
+        def build(imposed: str | None) -> Task:
+            """The task, under the scenario a fault rule imposes (the request's own items win)."""
+            base = scenarios.parse(imposed, codes) if imposed else scenarios.Scenario()
+            scenario = self._scenario(spec, scenarios.from_request(scenario_header, prompt, codes, base))
+            seconds = billing.billed_seconds(spec, values.get("duration"), scenario.input_seconds)
+            nominal = spec.nominal_processing(seconds, quality)
+            now = math.floor(self.now())  # whole seconds, as the public ``created`` shows it
+            with self._rng_lock:
+                task_id = self._new_id(now)
+                queue = scenario.queue if scenario.queue is not None else self._rng.uniform(*_QUEUE_RANGE)
+                processing = scenario.processing or nominal * self._rng.uniform(*_JITTER)
+            return Task(
+                id=task_id, key=account.key, model=spec.name, created=now, queue=queue, processing=processing,
+                fail=scenario.fail, stuck=scenario.stuck, price=billing.price(spec, seconds, quality, sound),
+                seconds=seconds, aspect_ratio=values.get("aspect_ratio", "16:9"), quality=quality, sound=sound,
+                estimated_time=round(sum(_QUEUE_RANGE) / 2 + nominal), callback_url=body.get("callback_url"),
+                base_url=sys.intern(base_url), scenario=scenario.describe(),
+            )
+
         try:
-            self.store.create_task(task, self.settings.max_concurrent)
+            task = self.store.create_task(build, account.key, spec.name, self.settings.max_concurrent)
         except InsufficientCredits as short:
             raise insufficient_quota(
                 f"Insufficient quota: the task costs {billing.as_number(short.price)} credits and "
@@ -143,6 +144,12 @@ class Emulator:
         if task.callback_url is not None:
             self._changed()
         return created_body(task), ignored
+
+    @staticmethod
+    def _scenario(spec: ModelSpec, scenario: scenarios.Scenario) -> scenarios.Scenario:
+        if scenario.input_seconds is not None and spec.max_billed_seconds is None:
+            raise invalid_request(f"scenario item input_seconds applies only to video edit, not {spec.name}")
+        return scenario
 
     def _new_id(self, now: float) -> str:
         while True:

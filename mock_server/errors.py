@@ -5,6 +5,7 @@ faults) is an :class:`ApiError`; the HTTP edge renders it.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 
@@ -67,7 +68,7 @@ def not_found(code: str, message: str) -> ApiError:
 
 def rate_limited(message: str, retry_after: float | None = None) -> ApiError:
     """429 ``rate_limit_exceeded``, with ``Retry-After`` when known."""
-    headers = {"Retry-After": str(max(0, round(retry_after)))} if retry_after is not None else None
+    headers = {"Retry-After": str(max(0, math.ceil(retry_after)))} if retry_after is not None else None
     return ApiError(429, "rate_limit_exceeded", message, "rate_limit_error", headers=headers)
 
 

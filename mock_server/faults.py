@@ -60,6 +60,16 @@ class FaultRule:
         self.fired += 1
         return True
 
+    def unfire(self) -> None:
+        """Give back a firing whose request was refused."""
+        if self.times is not None:
+            self.times += 1
+        self.fired -= 1
+
+    def imposed(self) -> str:
+        """The scenario items a task rule imposes."""
+        return f"fail={self.error_code}" if self.kind == "task_failure" else self.scenario or ""
+
     @property
     def spent(self) -> bool:
         return self.times is not None and self.times <= 0
@@ -84,8 +94,7 @@ def new_rule(rule_id: str, spec: dict[str, Any], seed: int | None) -> FaultRule:
 
 @dataclass(frozen=True)
 class FiredFaults:
-    """What the rules that fired for one request ask for."""
+    """What the latency and error rules that fired for one request ask for."""
 
     latency_ms: float = 0.0
     terminal: FaultRule | None = None
-    scenario: str | None = None

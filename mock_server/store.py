@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -147,16 +147,28 @@ class MemoryStore:
             return list(self._accounts.values())
 
     # -- tasks -------------------------------------------------------------
-    def create_task(self, task: Task, max_running: int | None = None) -> None:
-        """Reserve the task's price on its account and store it, atomically."""
+    def create_task(self, build: Callable[[str | None], Task], key: str, model: str,
+                    max_running: int | None = None) -> Task:
+        """Draw the task rules, build the task, reserve its price and store it, atomically.
+
+        ``build`` gets the scenario the firing task rules impose (or None). When the
+        task is refused (no credits, too many running, a bad imposed scenario) the
+        rules' firings are given back: a rule is spent only by a task that exists.
+        """
         with self._lock:
-            account = self._accounts[task.key]
-            if max_running is not None and account.running >= max_running:
-                raise TooManyRunning(account.running)
-            if account.balance < task.price:
-                raise InsufficientCredits(account.balance, task.price)
-            if task.id in self._tasks:
-                raise KeyError(task.id)
+            fired = [rule for rule in self._faults
+                     if rule.kind in TASK_KINDS and rule.matches("create", model, key) and rule.fire()]
+            try:
+                task = build(";".join(rule.imposed() for rule in fired) or None)
+                account = self._accounts[task.key]
+                if max_running is not None and account.running >= max_running:
+                    raise TooManyRunning(account.running)
+                if account.balance < task.price:
+                    raise InsufficientCredits(account.balance, task.price)
+            except BaseException:
+                for rule in fired:
+                    rule.unfire()
+                raise
             account.balance -= task.price
             account.reserved += task.price
             account.running += 1
@@ -164,6 +176,7 @@ class MemoryStore:
             ends = task.ends
             if ends is not None:
                 heapq.heappush(self._due, (ends, next(self._seq), task.id))
+            return task
 
     def task(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
@@ -301,13 +314,16 @@ class MemoryStore:
             self._faults.clear()
 
     def fire_faults(self, route: str, model: str | None, key: str | None) -> FiredFaults | None:
-        """Draw every matching rule once, atomically; None when nothing fires (the common case)."""
+        """Draw the matching latency and error rules once, atomically; None when nothing fires.
+
+        Task rules (``task_failure``, ``scenario``) are drawn by :meth:`create_task`.
+        """
         if not self._faults:
             return None
-        latency, terminal, scenario = 0.0, None, None
+        latency, terminal = 0.0, None
         with self._lock:
             for rule in self._faults:
-                if not rule.matches(route, model, key):
+                if rule.kind in TASK_KINDS or not rule.matches(route, model, key):
                     continue
                 if rule.kind in TERMINAL and terminal is not None:
                     continue
@@ -315,14 +331,11 @@ class MemoryStore:
                     continue
                 if rule.kind == "latency":
                     latency += rule.latency_ms
-                elif rule.kind in TERMINAL:
+                else:
                     terminal = rule
-                elif rule.kind in TASK_KINDS:
-                    item = f"fail={rule.error_code}" if rule.kind == "task_failure" else rule.scenario
-                    scenario = f"{scenario};{item}" if scenario else item
-        if not (latency or terminal or scenario):
+        if not (latency or terminal):
             return None
-        return FiredFaults(latency, terminal, scenario)
+        return FiredFaults(latency, terminal)
 
     def reset(self) -> None:
         """Forget every account, task, callback and fault (the clock keeps its time)."""

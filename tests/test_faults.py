@@ -1,9 +1,9 @@
 """Faults and scripted outcomes as data (issue "Faults as data", design.md "Outcomes and faults").
 
-Fault rules are global to an emulator, so every test that adds one runs its own
-``LiveServer`` (manual clock, fixed seed) instead of the session server; the
-validation tests, which must add nothing, share one private server per module
-and check that it still has no rule afterwards.
+Fault rules are global to an emulator, so no test here touches the session
+server: the ``mock`` fixture is this module's own ``LiveServer`` (manual clock,
+fixed seed), emptied by ``POST /_mock/reset`` before each test, and tests that
+need other settings or a fresh random state start their own with ``private``.
 
 The only timing assertion is a lower bound on a ``latency`` rule's delay.
 """
@@ -142,18 +142,23 @@ def private(**settings: Any) -> Iterator[Mock]:
             mock.close()
 
 
-@pytest.fixture
-def mock() -> Iterator[Mock]:
-    """A private emulator for one test: its rules touch nobody else."""
-    with private() as fresh:
-        yield fresh
-
-
 @pytest.fixture(scope="module")
-def bare() -> Iterator[Mock]:
-    """One private emulator for tests that must leave no rule behind."""
+def _module_server() -> Iterator[Mock]:
+    """One private emulator per module and xdist worker (never the session server)."""
     with private() as fresh:
         yield fresh
+
+
+@pytest.fixture
+def mock(_module_server: Mock) -> Mock:
+    """This module's private emulator, emptied for the test: no rule, task or account of another test.
+
+    (One server per module and worker, reset per test: a ``LiveServer`` starts fast but takes
+    ~0.2 s to stop, which a server per test would pay some forty times.)
+    """
+    _module_server.admin("POST", "/_mock/reset")
+    assert _module_server.faults() == []
+    return _module_server
 
 
 # -- helpers that express a fault's visible effect -----------------------------------------------
@@ -350,18 +355,19 @@ def test_request_header_wins_over_a_rule_item_by_item(mock: Mock) -> None:
     assert mock.task(longer)["error"]["code"] == "service_error"
 
 
-@pytest.mark.parametrize("refusal", ["rate_limit_on_the_same_request", "invalid_body"])
-@pytest.mark.xfail(strict=True, reason="mock_server/web/api.py:51 fires every matching rule (store.py:314, task "
-                   "kinds included) before create_task validates and reserves, so a create refused by a 429 or "
-                   "a 400 spends a times-limited task rule and the next created task is not shaped")
+@pytest.mark.parametrize("refusal", ["rate_limit_on_the_same_request", "invalid_body", "insufficient_quota"])
 def test_times_limited_task_rule_is_spent_only_by_a_created_task(mock: Mock, refusal: str) -> None:
     """``task_failure`` with ``times: 1`` fails the next *created* task, even after a refused create."""
     rule = mock.fault(kind="task_failure", error_code="generation_timeout", times=1)
     if refusal == "rate_limit_on_the_same_request":
         mock.fault(kind="rate_limit", route="create", times=1)
         assert mock.create().status_code == 429
-    else:
+    elif refusal == "invalid_body":
         assert mock.create(t2v(prompt="")).status_code == 400
+    else:
+        assert mock.http.put(f"/_mock/accounts/{KEY}", json={"granted": 1}).status_code == 200
+        assert mock.create().status_code == 402
+        assert mock.http.put(f"/_mock/accounts/{KEY}", json={"granted": 10000}).status_code == 200
     assert (mock.rule(rule["id"])["fired"], mock.rule(rule["id"])["spent"]) == (0, False)
     task = settle(mock, mock.created()["id"])
     assert task["status"] == "failed" and task["error"]["code"] == "generation_timeout", task
@@ -457,19 +463,16 @@ BAD_RULES = [
 
 
 @pytest.mark.parametrize(("path", "body", "named"), BAD_RULES)
-def test_invalid_rule_is_a_400_naming_the_problem_and_adds_nothing(bare: Mock, path: str, body: dict[str, Any],
+def test_invalid_rule_is_a_400_naming_the_problem_and_adds_nothing(mock: Mock, path: str, body: dict[str, Any],
                                                                       named: str) -> None:
     """A bad rule body answers 400 invalid_request naming the field or value, and no rule appears."""
-    try:
-        assert_error(bare.http.post(path, json=body), 400, "invalid_request", "invalid_request_error", named)
-        assert bare.faults() == []
-    finally:
-        bare.http.delete("/_mock/faults")
+    assert_error(mock.http.post(path, json=body), 400, "invalid_request", "invalid_request_error", named)
+    assert mock.faults() == []
 
 
-def test_deleting_an_unknown_rule_is_a_404(bare: Mock) -> None:
+def test_deleting_an_unknown_rule_is_a_404(mock: Mock) -> None:
     """``DELETE /_mock/faults/nope`` -> 404 in the error shape, naming the id."""
-    error = error_of(bare.http.delete("/_mock/faults/nope"), 404, "nope")
+    error = error_of(mock.http.delete("/_mock/faults/nope"), 404, "nope")
     assert error["code"] == "fault_not_found", error
 
 

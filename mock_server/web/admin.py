@@ -15,6 +15,7 @@ from .. import __version__
 from ..contract import admin_contract
 from ..emulator import KEY_PATTERN, Emulator
 from ..errors import ApiError, invalid_request, not_found
+from ..faults import FaultRule
 from ..resources import admin_contract_path
 from ..store import CallbackAttempt
 from ..views import account_body, admin_task_body, callback_body
@@ -194,12 +195,21 @@ async def clear_faults(request: Request) -> Response:
     return JSONResponse([])
 
 
-@admin
-async def remove_fault(request: Request) -> Response:
-    rule = _emulator(request).store.remove_fault(request.path_params["fault_id"])
+def _fault(request: Request, rule: FaultRule | None) -> Response:
     if rule is None:
         raise not_found("fault_not_found", f"no fault rule {request.path_params['fault_id']}")
     return JSONResponse(rule.view())
+
+
+@admin
+async def get_fault(request: Request) -> Response:
+    wanted = request.path_params["fault_id"]
+    return _fault(request, next((r for r in _emulator(request).store.faults() if r.id == wanted), None))
+
+
+@admin
+async def remove_fault(request: Request) -> Response:
+    return _fault(request, _emulator(request).store.remove_fault(request.path_params["fault_id"]))
 
 
 @admin
@@ -248,7 +258,7 @@ def routes() -> list[Route]:
         Route("/_mock/callbacks", list_callbacks, methods=["GET"]),
         Route("/_mock/callbacks/{task_id}/redeliver", redeliver_callback, methods=["POST"]),
         _route("/_mock/faults", POST=add_fault, GET=list_faults, DELETE=clear_faults),
-        Route("/_mock/faults/{fault_id}", remove_fault, methods=["DELETE"]),
+        _route("/_mock/faults/{fault_id}", GET=get_fault, DELETE=remove_fault),
         _route("/_mock/scenarios", GET=scenarios_help, POST=add_scenario),
         Route("/_mock/openapi.yaml", admin_openapi, methods=["GET"]),
     ]

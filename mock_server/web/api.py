@@ -25,11 +25,11 @@ def _emulator(request: Request) -> Emulator:
     return request.app.state.emulator
 
 
-async def _faults(emulator: Emulator, route: str, key: str | None, model: str | None) -> str | None:
-    """Apply the fault rules firing for this request; return a scenario they impose on a new task."""
+async def _faults(emulator: Emulator, route: str, key: str | None, model: str | None) -> None:
+    """Apply the latency and error rules firing for this request."""
     fired = emulator.faults_for(route, model, key)
     if fired is None:
-        return None
+        return
     if fired.latency_ms:
         await asyncio.sleep(fired.latency_ms / 1000)
     rule = fired.terminal
@@ -39,7 +39,6 @@ async def _faults(emulator: Emulator, route: str, key: str | None, model: str | 
         if rule.kind == "server_error":
             raise internal_error()
         raise DropConnection()
-    return fired.scenario
 
 
 async def create_generation(request: Request) -> Response:
@@ -48,9 +47,9 @@ async def create_generation(request: Request) -> Response:
     account = emulator.authenticate(request.headers.get("authorization"))
     body = await read_json(request, emulator.settings.max_body_bytes)
     model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
-    imposed = await _faults(emulator, "create", account.key, model)
+    await _faults(emulator, "create", account.key, model)
     created, warnings = emulator.create_task(account, body, request.headers.get("x-mock-scenario"),
-                                             base_url=base_url(request), fault_scenario=imposed)
+                                             base_url=base_url(request))
     headers = {"X-Mock-Warnings": header_text("ignored fields: " + ", ".join(warnings))} if warnings else None
     return JSONResponse(created, headers=headers)
 
