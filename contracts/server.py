@@ -1,24 +1,32 @@
 """A real uvicorn server running the emulator on a free loopback port, in a thread."""
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 
 from mock_server import Emulator, Settings, create_app
+from mock_server.web.app import swap_emulator
+
+ASGIApp = Callable[..., Any]
 
 
 class LiveServer:
     """``with LiveServer(settings) as server: server.base_url ...``
 
     The listening socket is bound before the server thread starts, so the
-    port is known at once and early connections wait in the backlog: no
-    polling for start-up.
+    port is known at once and early connections wait in the backlog.
+    ``wrap`` may wrap the ASGI app (e.g. in a recording middleware);
+    :meth:`use` swaps in a fresh emulator without restarting the server.
     """
 
-    def __init__(self, settings: Settings | None = None, *, host: str = "127.0.0.1") -> None:
+    def __init__(self, settings: Settings | None = None, *, host: str = "127.0.0.1",
+                 wrap: Callable[[ASGIApp], ASGIApp] | None = None) -> None:
         self.settings = settings or Settings(speed=0)
         self.emulator = Emulator(self.settings)
         self.app = create_app(emulator=self.emulator)
@@ -29,7 +37,8 @@ class LiveServer:
         self._socket.bind((host, 0))
         self._socket.listen(2048)
         self.host, self.port = self._socket.getsockname()[:2]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn.Config(wrap(self.app) if wrap else self.app, log_level="warning", access_log=False,
+                                lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
                                         name=f"evolink-mock:{self.port}", daemon=True)
@@ -39,8 +48,26 @@ class LiveServer:
         """``http://127.0.0.1:<port>``."""
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def dispatcher(self) -> Any:
+        """The running callback dispatcher."""
+        return self.app.state.dispatcher
+
+    def call(self, coroutine: Any, timeout: float | None = 60) -> Any:
+        """Run a coroutine on the server's event loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.app.state.loop).result(timeout)
+
+    def use(self, emulator: Emulator) -> Emulator:
+        """Serve a fresh emulator (new state, settings, clock) from now on."""
+        self.call(swap_emulator(self.app, emulator))
+        self.emulator, self.settings = emulator, emulator.settings
+        return emulator
+
     def start(self) -> "LiveServer":
+        """Start serving; returns once the app's start-up (callback dispatcher) ran."""
         self._thread.start()
+        if not self.app.state.ready.wait(timeout=30):
+            raise RuntimeError("the emulator did not start within 30 s")
         return self
 
     def stop(self) -> None:

@@ -1,10 +1,25 @@
-"""evolink-mock: a local emulator of the EvoLink video-generation API."""
+"""evolink-mock: a local emulator of the EvoLink video-generation API.
+
+``from mock_server import create_app, Emulator, Settings``; the names load on
+first use, so importing the package (the CLI, the pytest plugin) stays cheap.
+"""
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
-
-from .config import Settings  # noqa: E402
-from .emulator import Emulator  # noqa: E402
-from .web.app import create_app  # noqa: E402
-
 __all__ = ["Emulator", "Settings", "create_app", "__version__"]
+
+_LAZY = {"Emulator": "mock_server.emulator", "Settings": "mock_server.config", "create_app": "mock_server.web.app"}
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .emulator import Emulator
+    from .web.app import create_app
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mock_server' has no attribute {name!r}")

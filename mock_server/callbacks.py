@@ -51,8 +51,6 @@ class CallbackDispatcher:
     async def start(self) -> None:
         """Start the delivery loop on the running event loop."""
         self._loop = asyncio.get_running_loop()
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=None, follow_redirects=False, trust_env=False)
         self.emulator.on_change(self.poke)
         self._runner = asyncio.create_task(self._run(), name="evolink-mock callbacks")
 
@@ -162,8 +160,9 @@ class CallbackDispatcher:
             return
         body = orjson.dumps(task_body(task, emulator.clock.now(), task.base_url))
         timeout = None if emulator.clock.manual else TIMEOUT * max(1.0, 1.0 / emulator.clock.speed)
+        if self._client is None:  # made on first use: emulators that never call back stay cheap
+            self._client = httpx.AsyncClient(timeout=None, follow_redirects=False, trust_env=False)
         try:
-            assert self._client is not None
             response = await asyncio.wait_for(
                 self._client.post(attempt.url, content=body, headers=HEADERS), timeout)
         except TimeoutError:

@@ -35,8 +35,8 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     clock = "manual clock (advance it with POST /_mock/clock/advance)" if settings.speed == 0 \
         else f"mock time at {settings.speed:g}x"
-    print(f"evolink-mock {__version__} on http://{settings.host}:{settings.port}: {clock}, "
-          f"{settings.credits} credits per new key", flush=True)
+    where = f"http://{settings.host}:{settings.port}" if settings.port else f"{settings.host}, a free port"
+    print(f"evolink-mock {__version__} on {where}: {clock}, {settings.credits} credits per new key", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
                 access_log=args.access_log, lifespan="on")
     return 0

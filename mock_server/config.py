@@ -39,8 +39,8 @@ class Settings:
     def checked(self) -> "Settings":
         """Raise ValueError naming the setting when a value is out of range."""
         problems = []
-        if not (0 < self.port < 65536):
-            problems.append(f"EVOLINK_MOCK_PORT must be 1-65535 (got {self.port})")
+        if not (0 <= self.port < 65536):
+            problems.append(f"EVOLINK_MOCK_PORT must be 0-65535, 0 for any free port (got {self.port})")
         if not (self.speed >= 0 and self.speed < float("inf")):
             problems.append(f"EVOLINK_MOCK_SPEED must be >= 0 (got {self.speed})")
         if self.credits < 0:

@@ -68,6 +68,16 @@ class FieldTree:
         return value
 
 
+@dataclass(frozen=True)
+class Violation:
+    """One broken schema rule: where, which keyword, in words, and the value sent."""
+
+    field: str  # dotted path, "" for the body itself
+    rule: str  # the JSON Schema keyword (``type``, ``maximum``, ``required`` ...)
+    message: str
+    value: Any
+
+
 class BodySchema:
     """One compiled request-body schema (for one model, or one admin route)."""
 
@@ -80,15 +90,24 @@ class BodySchema:
         self.defaults = {key: sub["default"] for key, sub in schema.get("properties", {}).items()
                          if isinstance(sub, Mapping) and "default" in sub}
 
+    def violations(self, body: Any) -> list[Violation]:
+        """Every broken rule, in schema order, without duplicates."""
+        if self.validator.is_valid(body):
+            return []
+        found: dict[str, Violation] = {}
+        for error in self.validator.iter_errors(body):
+            message = describe(error, self.schema, self.subject)
+            path, value = list(error.instance_path), error.instance
+            if error.kind.name == "required":  # the field is the missing one, and nothing was sent
+                path, value = [*path, error.kind.as_dict()["property"]], None
+            found.setdefault(message, Violation(_field(path), error.kind.name, message, value))
+        return list(found.values())
+
     def check(self, body: Any) -> None:
         """Raise a 400 naming each broken field and rule (up to three)."""
         if self.validator.is_valid(body):
             return
-        messages: list[str] = []
-        for error in self.validator.iter_errors(body):
-            message = describe(error, self.schema, self.subject)
-            if message not in messages:
-                messages.append(message)
+        messages = [v.message for v in self.violations(body)]
         shown = "; ".join(messages[:_MAX_MESSAGES])
         if len(messages) > _MAX_MESSAGES:
             shown += f" (and {len(messages) - _MAX_MESSAGES} more)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -155,10 +155,16 @@ RULES: tuple[Rule, ...] = (media_count, image_end_needs_two_images_at_most, elem
                           multi_shot_durations, prompt_references, callback_url)
 
 
-def check(spec: ModelSpec, body: Mapping[str, Any], ctx: RuleContext) -> None:
-    """Raise a 400 for the first broken rule, naming it."""
+def broken(spec: ModelSpec, body: Mapping[str, Any], ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    """``(rule name, message)`` of every broken rule, in order."""
     view = RequestView.of(spec, body)
     for rule in RULES:
         message = rule(view, ctx)
         if message:
-            raise invalid_request(message, rule=rule.__name__)
+            yield rule.__name__, message
+
+
+def check(spec: ModelSpec, body: Mapping[str, Any], ctx: RuleContext) -> None:
+    """Raise a 400 for the first broken rule, naming it."""
+    for name, message in broken(spec, body, ctx):
+        raise invalid_request(message, rule=name)

@@ -83,3 +83,6 @@ def api(server: LiveServer) -> Iterator[Api]:
     client = Api(server)
     yield client
     client.http.close()
+
+
+collect_ignore = ["outside_project"]

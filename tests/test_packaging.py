@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
+import queue
+import re
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 import urllib.request
 import zipfile
@@ -19,16 +21,15 @@ KEY = "sk-wheel-check-0001"
 
 
 def _wait_for_line(proc: subprocess.Popen, needle: str, timeout: float) -> str:
-    """Read the process's output until a line contains ``needle`` (event-driven, no polling)."""
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
+    """Block until the process prints a line containing ``needle`` (a reader thread feeds a queue)."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     seen = []
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not selector.select(deadline - time.monotonic()):
-            break
-        line = proc.stdout.readline()
-        if not line:
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
             break
         seen.append(line)
         if needle in line:
@@ -76,13 +77,11 @@ def test_installed_wheel_serves_a_task_outside_the_checkout(wheel: Path, tmp_pat
                                     cwd=tmp_path, env=env, text=True).strip()
     assert where.startswith(purelib) and where.endswith("_data/openapi.yaml")
 
-    with socket_port() as port:
-        pass
-    proc = subprocess.Popen([str(venv / "bin" / "evolink-mock"), "serve", "--port", str(port), "--speed", "0"],
+    proc = subprocess.Popen([str(venv / "bin" / "evolink-mock"), "serve", "--port", "0", "--speed", "0"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        _wait_for_line(proc, "Uvicorn running on", timeout=60)
-        base = f"http://127.0.0.1:{port}"
+        running = _wait_for_line(proc, "Uvicorn running on", timeout=60)
+        base = re.search(r"http://127\.0\.0\.1:\d+", running).group(0)  # port 0: uvicorn picked a free one
         task = _call("POST", f"{base}/v1/videos/generations", {"model": "kling-o3-text-to-video", "prompt": "x"})
         assert task["usage"]["credits_reserved"] == 27
         _call("POST", f"{base}/_mock/clock/advance", {"seconds": 3600})
@@ -93,17 +92,3 @@ def test_installed_wheel_serves_a_task_outside_the_checkout(wheel: Path, tmp_pat
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-
-
-class socket_port:
-    """A free loopback port (closed again before use)."""
-
-    def __enter__(self) -> int:
-        import socket
-
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        return self._sock.getsockname()[1]
-
-    def __exit__(self, *exc: object) -> None:
-        self._sock.close()

@@ -1,8 +1,10 @@
 """``create_app``: the Starlette application, wired explicitly."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -56,14 +58,29 @@ logging.getLogger("uvicorn.error").addFilter(_IntentionalDrops())
 @contextlib.asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     """Run the callback dispatcher for as long as the server runs."""
-    dispatcher = CallbackDispatcher(app.state.emulator)
-    await dispatcher.start()
-    app.state.dispatcher = dispatcher
+    app.state.loop = asyncio.get_running_loop()
+    await _start_dispatcher(app)
+    app.state.ready.set()
     try:
         yield
     finally:
-        app.state.dispatcher = None
+        dispatcher, app.state.dispatcher = app.state.dispatcher, None
         await dispatcher.stop()
+
+
+async def _start_dispatcher(app: Starlette) -> None:
+    dispatcher = CallbackDispatcher(app.state.emulator)
+    await dispatcher.start()
+    app.state.dispatcher = dispatcher
+
+
+async def swap_emulator(app: Starlette, emulator: Emulator) -> None:
+    """Serve ``emulator`` from now on (a fresh state on a running server); run on the server's loop."""
+    old = app.state.dispatcher
+    if old is not None:
+        await old.stop(grace=0)
+    app.state.emulator = emulator
+    await _start_dispatcher(app)
 
 
 def create_app(settings: Settings | None = None, *, emulator: Emulator | None = None) -> Starlette:
@@ -77,6 +94,8 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
         lifespan=_lifespan,
     )
     app.state.dispatcher = None  # set while a server runs the app's lifespan
+    app.state.loop = None
+    app.state.ready = threading.Event()
     app.router.redirect_slashes = False  # a redirect is not an answer in the API's shape
     app.state.emulator = emulator
     return app

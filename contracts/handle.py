@@ -1,0 +1,155 @@
+"""The control handle both pytest fixtures give a test: time, accounts, tasks, callbacks, faults."""
+from __future__ import annotations
+
+import contextlib
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from mock_server import Emulator
+from mock_server.contract import admin_contract
+from mock_server.errors import ApiError
+from mock_server.views import account_body, admin_task_body, callback_body
+
+from .conformance import ContractWarning, Report, check_request
+
+Waiter = Callable[[float], bool]
+
+
+class ContractViolations(AssertionError):
+    """Requests a test sent that do not conform to openapi.yaml."""
+
+
+class EvolinkHandle:
+    """What ``evolink_mock`` and ``evolink_server`` give a test.
+
+    ``base_url`` and ``api_key`` are for the client under test; the methods
+    drive the emulator behind it directly (same process, no HTTP).
+    """
+
+    def __init__(self, emulator: Emulator, base_url: str, api_key: str, wait: Waiter, *,
+                 strict: bool = True) -> None:
+        self.emulator = emulator
+        self.base_url = base_url
+        self.api_key = api_key
+        self.strict = strict
+        self.reports: list[Report] = []
+        self._wait = wait
+        self._lock = threading.Lock()
+        self._tolerated = 0
+
+    # -- time and callbacks -----------------------------------------------------
+    def advance(self, seconds: float, *, wait: float = 10.0) -> float:
+        """Move mock time forward; then wait (up to ``wait`` wall seconds) for the callbacks that became due."""
+        now = self.emulator.advance(seconds)
+        if wait:
+            self._wait(wait)
+        return now
+
+    def now(self) -> float:
+        """Mock time, epoch seconds."""
+        return self.emulator.now()
+
+    def callbacks(self, task_id: str | None = None, *, wait: float = 0.0) -> list[dict[str, Any]]:
+        """Delivery attempts (``GET /_mock/callbacks``), after waiting up to ``wait`` s for due ones."""
+        if wait:
+            self._wait(wait)
+        return [callback_body(a) for a in self.emulator.store.callback_log(task_id)]
+
+    # -- accounts ---------------------------------------------------------------
+    def account(self, key: str | None = None) -> dict[str, Any]:
+        """A key's ledger (``api_key`` by default); a key never seen starts with the default grant."""
+        account = self.emulator.store.provision(key or self.api_key, self.emulator.settings.credits)
+        self.emulator.now()
+        return account_body(account)
+
+    def grant(self, credits: float | str, key: str | None = None, models: list[str] | None = None) -> dict[str, Any]:
+        """(Re)create an account with ``credits``, optionally limited to ``models``."""
+        return account_body(self._admin(lambda: self.emulator.put_account(key or self.api_key,
+                                                                          Decimal(str(credits)), models)))
+
+    def revoke(self, key: str | None = None) -> None:
+        """Revoke a key: its requests get 401."""
+        self.emulator.store.provision(key or self.api_key, self.emulator.settings.credits)
+        self.emulator.store.revoke(key or self.api_key)
+
+    # -- tasks ------------------------------------------------------------------
+    def tasks(self, key: str | None = None) -> list[dict[str, Any]]:
+        """Every task (of ``key`` if given) with timeline, outcome and billing."""
+        now = self.emulator.now()
+        return [admin_task_body(t, now, self.base_url) for t in self.emulator.store.tasks(key)]
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        """One task's admin view, with its callback attempts."""
+        view = admin_task_body(self._admin(lambda: self.emulator.task(task_id)), self.emulator.now(), self.base_url)
+        view["callbacks"] = self.callbacks(task_id)
+        return view
+
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        """Cancel a running task (``failed`` / ``request_cancelled``, refunded, callback sent)."""
+        task = self._admin(lambda: self.emulator.cancel(task_id))
+        self._wait(10.0)
+        return admin_task_body(task, self.emulator.now(), self.base_url)
+
+    # -- outcomes and faults ------------------------------------------------------
+    def scenario(self, scenario: str, *, times: int | None = None, model: str | None = None,
+                 key: str | None = None) -> dict[str, Any]:
+        """Upcoming tasks follow ``scenario`` (``X-Mock-Scenario`` syntax), e.g. ``"fail=generation_timeout"``."""
+        return self.fault("scenario", scenario=scenario, times=times, model=model, key=key)
+
+    def fault(self, kind: str, **params: Any) -> dict[str, Any]:
+        """Add a fault rule (``POST /_mock/faults``): ``kind`` plus route/model/key/times/probability/..."""
+        spec = {"kind": kind, **{k: v for k, v in params.items() if v is not None}}
+        self._admin(lambda: admin_contract().bodies["addFault"].check(spec))
+        return self._admin(lambda: self.emulator.add_fault(spec)).view()
+
+    def clear_faults(self) -> None:
+        """Remove every fault and scenario rule."""
+        self.emulator.store.clear_faults()
+
+    @staticmethod
+    def _admin(action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except ApiError as error:
+            raise ValueError(error.message) from None
+
+    # -- contract conformance -----------------------------------------------------
+    def record(self, method: str, url: str, headers: dict[str, str], body: bytes) -> None:
+        """Check one request the client sent (the fixtures' sink)."""
+        report = check_request(method, url, headers, body or None,
+                               allow_local_callbacks=self.emulator.settings.allow_local_callbacks)
+        with self._lock:
+            if report.ok and not report.unknown_fields:
+                return
+            if self._tolerated and not report.ok:
+                return
+            self.reports.append(report)
+
+    @contextlib.contextmanager
+    def nonconforming(self) -> Iterator[None]:
+        """Inside this block, requests that break the contract are expected (testing a client's 400 path)."""
+        with self._lock:
+            self._tolerated += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._tolerated -= 1
+
+    @property
+    def violations(self) -> list[Report]:
+        """Requests that broke the contract (outside :meth:`nonconforming`)."""
+        return [r for r in self.reports if not r.ok]
+
+    def finish(self) -> None:
+        """At teardown: warn about ignored fields; fail on violations when strict."""
+        for report in self.reports:
+            if report.unknown_fields:
+                warnings.warn(ContractWarning(f"{report.method} {report.path}: fields the EvoLink API ignores: "
+                                              + ", ".join(report.unknown_fields)), stacklevel=2)
+        if self.strict and self.violations:
+            raise ContractViolations(f"{len(self.violations)} request(s) did not conform to openapi.yaml:\n"
+                                     + "\n".join(str(r) for r in self.violations))
