@@ -1,9 +1,11 @@
-"""``evolink-mock``: the command line (``serve`` now; more subcommands plug in here)."""
+"""``evolink-mock``: the command line: ``serve``, ``contract``, ``drift``."""
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+
+from contracts import contract_command
 
 from . import __version__
 from .config import Settings
@@ -49,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"evolink-mock {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _serve_parser(sub)
+    contract_command.add_parser(sub)
     return parser
 
 

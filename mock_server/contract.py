@@ -238,23 +238,69 @@ class ApiContract:
                            "invalid_request_error")
 
 
-class AdminContract:
-    """The admin API's request bodies, compiled from its own OpenAPI document."""
+class QueryParameters:
+    """An operation's query parameters: parsed from strings to their schema's type, then validated."""
 
-    def __init__(self, spec: Mapping[str, Any]) -> None:
-        self.spec = spec
-        inlined = jsonschema_rs.dereference(dict(spec))
+    def __init__(self, name: str, parameters: list[Mapping[str, Any]]) -> None:
+        self.types = {p["name"]: p["schema"].get("type", "string") for p in parameters}
+        self.defaults = {p["name"]: p["schema"]["default"] for p in parameters if "default" in p["schema"]}
+        self.schema = BodySchema(name, {"type": "object", "properties": {p["name"]: p["schema"] for p in parameters}})
+
+    def parse(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """Typed values of the declared parameters (defaults filled in); 400 naming a bad one."""
+        values: dict[str, Any] = dict(self.defaults)
+        for name, kind in self.types.items():
+            if name not in query:
+                continue
+            raw = query[name]
+            try:
+                values[name] = int(raw) if kind == "integer" else float(raw) if kind == "number" else raw
+            except ValueError:
+                raise invalid_request(f"{name} must be {_TYPE_NAMES.get(kind, kind)} (got {_shown(raw)})") from None
+        self.schema.check(values)
+        return values
+
+
+def _fill_values(node: Any, values: Mapping[str, list[str]]) -> Any:
+    """Replace ``x-values: <name>`` placeholders with a string enum of those values."""
+    if isinstance(node, dict):
+        filled = {k: _fill_values(v, values) for k, v in node.items() if k != "x-values"}
+        if "x-values" in node:
+            filled.update(type="string", enum=list(values[node["x-values"]]))
+        return filled
+    if isinstance(node, list):
+        return [_fill_values(item, values) for item in node]
+    return node
+
+
+class AdminContract:
+    """The admin API's document, its lists filled from the public contract, compiled once.
+
+    ``bodies`` and ``queries`` are keyed by operationId; ``document`` is the YAML served
+    at ``/_mock/openapi.yaml``.
+    """
+
+    def __init__(self, spec: Mapping[str, Any], api: ApiContract) -> None:
+        self.spec = _fill_values(spec, {"models": list(api.models), "task_error_codes": list(api.task_error_codes)})
+        self.document = yaml.safe_dump(self.spec, sort_keys=False, allow_unicode=True).encode()
+        inlined = jsonschema_rs.dereference(dict(self.spec))
+        operations = [(item.get("parameters", []), op) for item in inlined["paths"].values()
+                      for op in item.values() if isinstance(op, Mapping) and "operationId" in op]
         self.bodies: dict[str, BodySchema] = {
             op["operationId"]: BodySchema(op["operationId"], op["requestBody"]["content"]["application/json"]["schema"])
-            for item in inlined["paths"].values() for op in item.values()
-            if isinstance(op, Mapping) and "requestBody" in op
+            for _, op in operations if "requestBody" in op
+        }
+        self.queries: dict[str, QueryParameters] = {
+            op["operationId"]: QueryParameters(op["operationId"],
+                                               [p for p in (*shared, *op.get("parameters", ())) if p["in"] == "query"])
+            for shared, op in operations
         }
 
 
 @functools.lru_cache(maxsize=None)
 def admin_contract() -> AdminContract:
     """The admin contract compiled from ``admin_openapi.yaml`` (once per process)."""
-    return AdminContract(load_yaml(admin_contract_path()))
+    return AdminContract(load_yaml(admin_contract_path()), api_contract())
 
 
 @functools.lru_cache(maxsize=None)

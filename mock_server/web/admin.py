@@ -16,7 +16,6 @@ from ..contract import admin_contract
 from ..emulator import KEY_PATTERN, Emulator
 from ..errors import ApiError, invalid_request, not_found
 from ..faults import FaultRule
-from ..resources import admin_contract_path
 from ..store import CallbackAttempt
 from ..views import account_body, admin_task_body, callback_body
 from .responses import JSONResponse, base_url, read_json
@@ -118,16 +117,17 @@ async def revoke_account(request: Request) -> Response:
     return JSONResponse(account_body(emulator.store.revoke(key)))
 
 
+def _query(request: Request, operation_id: str) -> dict[str, Any]:
+    return admin_contract().queries[operation_id].parse(request.query_params)
+
+
 @admin
 async def list_tasks(request: Request) -> Response:
     emulator = _emulator(request)
-    key = request.query_params.get("key")
-    raw_limit = request.query_params.get("limit", "100")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 10000:
-        raise invalid_request("limit must be an integer between 1 and 10000")
+    query = _query(request, "listTasks")
     now, base = emulator.now(), base_url(request)
-    tasks = list(emulator.store.tasks(key))
-    shown = tasks[-int(raw_limit):]
+    tasks = list(emulator.store.tasks(query.get("key")))
+    shown = tasks[-query["limit"]:]
     return JSONResponse({"total": len(tasks), "tasks": [admin_task_body(t, now, base) for t in shown]})
 
 
@@ -147,28 +147,17 @@ async def cancel_task(request: Request) -> Response:
     return JSONResponse(admin_task_body(task, emulator.now(), base_url(request)))
 
 
-def _seconds_param(request: Request, name: str, upper: float) -> float:
-    raw = request.query_params.get(name, "0")
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= upper:
-        raise invalid_request(f"{name} must be a number of seconds between 0 and {upper:g}")
-    return value
-
-
 @admin
 async def list_callbacks(request: Request) -> Response:
     """Delivery attempts, oldest first; ``?wait=s`` first waits (wall time) until none is due or in flight."""
     emulator = _emulator(request)
-    wait = _seconds_param(request, "wait", 60)
+    query = _query(request, "listCallbacks")
+    wait = query.get("wait", 0)
     dispatcher = request.app.state.dispatcher
     if wait and dispatcher is not None:
         await dispatcher.wait_idle(wait)
     pending = dispatcher.pending() if dispatcher is not None else 0
-    task_id = request.query_params.get("task_id")
-    attempts = [callback_body(a) for a in emulator.store.callback_log(task_id)]
+    attempts = [callback_body(a) for a in emulator.store.callback_log(query.get("task_id"))]
     return JSONResponse(attempts, headers={"X-Mock-Callbacks-Pending": str(pending)})
 
 
@@ -231,7 +220,7 @@ async def add_scenario(request: Request) -> Response:
 
 @admin
 async def admin_openapi(request: Request) -> Response:
-    return Response(admin_contract_path().read_bytes(), media_type="application/yaml")
+    return Response(admin_contract().document, media_type="application/yaml")
 
 
 def _route(path: str, **handlers: Handler) -> Route:

@@ -1,0 +1,64 @@
+"""``evolink-mock contract --base-url URL``: run the schemathesis conformance suite against a server."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+DEFAULT_KEY = "sk-contract-suite-0001"
+SUITE = Path(__file__).with_name("contract_tests.py")
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``contract`` subcommand."""
+    parser = sub.add_parser(
+        "contract", help="check a running server against openapi.yaml with schemathesis",
+        description="Fuzz every operation of a running server (an evolink-mock, or another emulator) with "
+                    "schemathesis and check every answer against openapi.yaml, then follow the contract's links "
+                    "(create, then poll). Exit 0 when it conforms, 1 when it does not. Valid requests create "
+                    "tasks: for the real API use 'evolink-mock drift', which stays free.",
+        epilog="example: evolink-mock contract --base-url http://127.0.0.1:8000")
+    parser.add_argument("--base-url", required=True, help="the server to check, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--api-key", default=os.environ.get("EVOLINK_API_KEY", DEFAULT_KEY),
+                        help="bearer key to send (default: EVOLINK_API_KEY, else a test key)")
+    parser.add_argument("--admin-token", default=os.environ.get("EVOLINK_MOCK_ADMIN_TOKEN"),
+                        help="the target's admin token, if it has one (default: EVOLINK_MOCK_ADMIN_TOKEN)")
+    parser.add_argument("--max-examples", type=int, default=25, help="examples per operation (default 25)")
+    parser.add_argument("--allow-paid", action="store_true",
+                        help="run even when the target is not an evolink-mock (its valid requests may cost money)")
+    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest (after --)")
+    parser.set_defaults(run=run)
+
+
+def _prepare_emulator(base_url: str, api_key: str, admin_token: str | None) -> bool:
+    """True if the target is an evolink-mock; then give the suite's key enough credits for the run."""
+    import httpx
+
+    headers = {"X-Mock-Admin-Token": admin_token} if admin_token else {}
+    try:
+        health = httpx.get(f"{base_url}/_mock/health", timeout=10)
+    except httpx.HTTPError as exc:
+        raise ValueError(f"cannot reach {base_url}: {exc}") from None
+    if health.status_code != 200 or health.headers.get("content-type", "").split(";")[0] != "application/json":
+        return False
+    granted = httpx.put(f"{base_url}/_mock/accounts/{api_key}", json={"granted": 10**12}, headers=headers, timeout=10)
+    if granted.status_code != 200:
+        raise ValueError(f"could not grant credits to the suite's key: {granted.status_code} {granted.text[:200]}")
+    return True
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``contracts/contract_tests.py`` under pytest against ``--base-url``."""
+    import pytest
+
+    base_url = args.base_url.rstrip("/")
+    if not _prepare_emulator(base_url, args.api_key, args.admin_token) and not args.allow_paid:
+        raise ValueError(f"{base_url} is not an evolink-mock (no /_mock/health): the suite's valid requests would "
+                         "create real tasks. Use 'evolink-mock drift' for the real API, or pass --allow-paid.")
+    os.environ.update(EVOLINK_CONTRACT_BASE_URL=base_url, EVOLINK_CONTRACT_API_KEY=args.api_key,
+                      EVOLINK_CONTRACT_MAX_EXAMPLES=str(args.max_examples))
+    if args.admin_token:
+        os.environ["EVOLINK_CONTRACT_ADMIN_TOKEN"] = args.admin_token
+    extra = [a for a in args.pytest_args if a != "--"]
+    return int(pytest.main([str(SUITE), "-p", "no:cacheprovider", "-q", *extra]))
