@@ -1,6 +1,7 @@
 """Prices and billed seconds, in exact decimals (api-facts §5)."""
 from __future__ import annotations
 
+import functools
 import math
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -15,6 +16,7 @@ def credits(value: Decimal | int | float | str) -> Decimal:
     return Decimal(str(value)).quantize(PLACES, rounding=ROUND_HALF_UP)
 
 
+@functools.lru_cache(maxsize=4096)
 def as_number(value: Decimal) -> float | int:
     """A credit amount for JSON: an int when whole, else a float with 4 decimals."""
     return int(value) if value == value.to_integral_value() else float(value)
@@ -32,6 +34,7 @@ def billed_seconds(spec: ModelSpec, duration: int | None, input_seconds: float |
     return max(spec.min_billed_seconds, int(duration or 0))
 
 
+@functools.lru_cache(maxsize=1024)
 def price(spec: ModelSpec, seconds: int, quality: str, sound: bool) -> Decimal:
-    """The task's full price: per-second rate x seconds, exact."""
+    """The task's full price: per-second rate x seconds, exact (a few hundred distinct values: cached)."""
     return credits(spec.price_per_second(quality, sound) * seconds)

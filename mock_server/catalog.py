@@ -25,9 +25,9 @@ _VIDEO_INPUT_PRICES = {("720p", False): D("8.1"), ("1080p", False): D("10.8054")
 _QUALITY_TIME_FACTOR = {"720p": 1.0, "1080p": 1.25, "4k": 1.6}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ModelSpec:
-    """What the emulator knows of one model beyond its request schema."""
+    """What the emulator knows of one model beyond its request schema (one instance per model)."""
 
     name: str
     mode: str  # "text", "image", "reference" or "edit"

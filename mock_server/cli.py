@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from contracts import contract_command
+from contracts.drift import cli as drift_command
 
 from . import __version__
 from .config import Settings
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _serve_parser(sub)
     contract_command.add_parser(sub)
+    drift_command.add_parser(sub)
     return parser
 
 

@@ -38,6 +38,11 @@ class FieldTree:
 
     props: Mapping[str, "FieldTree"] | None = None
     items: "FieldTree | None" = None
+    nested: frozenset[str] = frozenset()  # the properties whose own tree has something to check
+
+    @property
+    def leaf(self) -> bool:
+        return self.props is None and self.items is None
 
     @classmethod
     def of(cls, schema: Mapping[str, Any]) -> "FieldTree":
@@ -49,11 +54,14 @@ class FieldTree:
                 for name, sub in part["properties"].items():
                     props.setdefault(name, cls.of(sub))
         items = cls.of(schema["items"]) if isinstance(schema.get("items"), Mapping) else None
-        return cls(props if open_object else None, items)
+        nested = frozenset(name for name, tree in props.items() if not tree.leaf)
+        return cls(props if open_object else None, items, nested)
 
     def split(self, value: Any, unknown: list[str], path: str = "") -> Any:
         """``value`` without the fields this tree does not know; their paths go to ``unknown``."""
         if isinstance(value, dict) and self.props is not None:
+            if value.keys() <= self.props.keys() and self.nested.isdisjoint(value):
+                return value  # the common case: nothing unknown, nothing nested to look into
             kept = {}
             for key, sub in value.items():
                 where = f"{path}.{key}" if path else str(key)

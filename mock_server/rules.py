@@ -37,7 +37,7 @@ class RequestView:
     @classmethod
     def of(cls, spec: ModelSpec, body: Mapping[str, Any]) -> "RequestView":
         params = body.get("model_params") or {}
-        frames = sum(1 for key in ("image_start", "image_end") if key in body) if spec.mode == "image" else 0
+        frames = (("image_start" in body) + ("image_end" in body)) if spec.mode == "image" else 0
         videos = 1 if spec.video_input and any(k in body for k in ("video_url", "video_urls", "video")) else 0
         return cls(spec, body, frames, len(body.get("image_urls") or ()) if spec.mode != "text" else 0,
                    len(params.get("element_list") or ()), videos, params.get("multi_shot") is True)
@@ -101,6 +101,8 @@ def prompt_references(view: RequestView, _: "RuleContext") -> str | None:
     """``<<<element_N>>>``, ``<<<image_N>>>``, ``<<<video_1>>>`` point at supplied media."""
     available = {"element": view.elements, "image": view.images, "video": view.videos}
     for field, text in view.prompts():
+        if "<<<" not in text:
+            continue
         for match in _REFERENCE.finditer(text):
             kind, number = match.group(1), int(match.group(2))
             if not 1 <= number <= available[kind]:

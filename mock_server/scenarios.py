@@ -39,6 +39,10 @@ class Scenario:
         return ";".join(parts)
 
 
+#: The scenario of a task nobody scripted.
+NONE = Scenario()
+
+
 def _seconds(name: str, raw: str, *, positive: bool) -> float:
     try:
         value = float(raw)
@@ -52,10 +56,10 @@ def _seconds(name: str, raw: str, *, positive: bool) -> float:
     return value
 
 
-def parse(text: str, error_codes: Iterable[str], base: Scenario = Scenario()) -> Scenario:
+def parse(text: str, error_codes: Iterable[str], base: Scenario = NONE) -> Scenario:
     """Parse ``;``-separated items on top of ``base``; 400 on anything unknown."""
     scenario = base
-    codes = tuple(error_codes)
+    codes = error_codes if isinstance(error_codes, tuple) else tuple(error_codes)
     for item in (part.strip() for part in text.split(";")):
         if not item:
             continue
@@ -75,11 +79,10 @@ def parse(text: str, error_codes: Iterable[str], base: Scenario = Scenario()) ->
     return scenario
 
 
-def from_request(header: str | None, prompt: object, error_codes: Iterable[str],
-                 base: Scenario = Scenario()) -> Scenario:
+def from_request(header: str | None, prompt: object, error_codes: Iterable[str], base: Scenario = NONE) -> Scenario:
     """The scenario of a create request: ``base``, then prompt markers, then the header on top."""
     scenario = base
-    if isinstance(prompt, str) and "[mock:" in prompt.lower():
+    if isinstance(prompt, str) and "[" in prompt:
         for marker in MARKER.findall(prompt):
             scenario = parse(marker, error_codes, scenario)
     if header:

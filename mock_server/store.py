@@ -293,6 +293,10 @@ class MemoryStore:
             return [entry[2] for entry in sorted(self._callbacks_due)]
 
     # -- faults ----------------------------------------------------------------
+    def has_faults(self) -> bool:
+        """Whether any fault or scenario rule exists (the hot path skips all fault work otherwise)."""
+        return bool(self._faults)
+
     def add_fault(self, rule: FaultRule) -> None:
         with self._lock:
             self._faults.append(rule)

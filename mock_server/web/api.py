@@ -10,9 +10,10 @@ from starlette.routing import Route
 
 from ..emulator import Emulator
 from ..errors import ApiError, internal_error, not_found, rate_limited
+from ..faults import FiredFaults
 from ..media import render_mp4
 from ..views import credits_body, task_body
-from .responses import JSONResponse, base_url, header_text, read_json
+from .responses import JSONResponse, base_url, header_text, headers_of, read_json
 
 RESULT_SUFFIX = ".mp4"
 
@@ -25,11 +26,8 @@ def _emulator(request: Request) -> Emulator:
     return request.app.state.emulator
 
 
-async def _faults(emulator: Emulator, route: str, key: str | None, model: str | None) -> None:
-    """Apply the latency and error rules firing for this request."""
-    fired = emulator.faults_for(route, model, key)
-    if fired is None:
-        return
+async def _apply(fired: FiredFaults) -> None:
+    """Apply the latency and error rules that fired for a request."""
     if fired.latency_ms:
         await asyncio.sleep(fired.latency_ms / 1000)
     rule = fired.terminal
@@ -44,31 +42,37 @@ async def _faults(emulator: Emulator, route: str, key: str | None, model: str | 
 async def create_generation(request: Request) -> Response:
     """``POST /v1/videos/generations``."""
     emulator = _emulator(request)
-    account = emulator.authenticate(request.headers.get("authorization"))
+    headers = headers_of(request)
+    account = emulator.authenticate(headers.get("authorization"))
     body = await read_json(request, emulator.settings.max_body_bytes)
     model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
-    await _faults(emulator, "create", account.key, model)
-    created, warnings = emulator.create_task(account, body, request.headers.get("x-mock-scenario"),
+    if fired := emulator.faults_for("create", model, account.key):
+        await _apply(fired)
+    created, warnings = emulator.create_task(account, body, headers.get("x-mock-scenario"),
                                              base_url=base_url(request))
-    headers = {"X-Mock-Warnings": header_text("ignored fields: " + ", ".join(warnings))} if warnings else None
-    return JSONResponse(created, headers=headers)
+    extra = {"X-Mock-Warnings": header_text("ignored fields: " + ", ".join(warnings))} if warnings else None
+    return JSONResponse(created, headers=extra)
 
 
 async def get_task(request: Request) -> Response:
     """``GET /v1/tasks/{task_id}``."""
     emulator = _emulator(request)
-    account = emulator.authenticate(request.headers.get("authorization"))
-    known = emulator.store.task(request.path_params["task_id"])
-    await _faults(emulator, "task", account.key, known.model if known else None)
-    task = emulator.owned_task(account, request.path_params["task_id"])
+    account = emulator.authenticate(headers_of(request).get("authorization"))
+    task_id = request.path_params["task_id"]
+    if emulator.store.has_faults():
+        known = emulator.store.task(task_id)
+        if fired := emulator.faults_for("task", known.model if known else None, account.key):
+            await _apply(fired)
+    task = emulator.owned_task(account, task_id)
     return JSONResponse(task_body(task, emulator.now(), base_url(request)))
 
 
 async def get_credits(request: Request) -> Response:
     """``GET /v1/credits``."""
     emulator = _emulator(request)
-    account = emulator.authenticate(request.headers.get("authorization"))
-    await _faults(emulator, "credits", account.key, None)
+    account = emulator.authenticate(headers_of(request).get("authorization"))
+    if fired := emulator.faults_for("credits", None, account.key):
+        await _apply(fired)
     emulator.now()
     return JSONResponse(credits_body(account))
 
@@ -78,7 +82,8 @@ async def result_file(request: Request) -> Response:
     emulator = _emulator(request)
     name: str = request.path_params["name"]
     task = emulator.store.task(name[: -len(RESULT_SUFFIX)]) if name.endswith(RESULT_SUFFIX) else None
-    await _faults(emulator, "files", task.key if task else None, task.model if task else None)
+    if fired := emulator.faults_for("files", task.model if task else None, task.key if task else None):
+        await _apply(fired)
     now = emulator.now()
     if task is None or task.state_at(now)[0] != "completed":
         raise not_found("file_not_found", f"no result video at {header_text(name, 100)}")

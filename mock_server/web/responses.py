@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -16,12 +17,17 @@ _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5}
 
 
 class JSONResponse(Response):
-    """A JSON response rendered with orjson."""
+    """A JSON response rendered with orjson, its headers built directly (this is the hot path)."""
 
     media_type = "application/json"
 
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+    def __init__(self, content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = orjson.dumps(content)
+        self.raw_headers = [(b"content-length", str(len(self.body)).encode()), (b"content-type", b"application/json")]
+        if headers:
+            self.raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 class DroppedResponse(Response):
@@ -50,14 +56,35 @@ def header_text(text: str, limit: int = 1024) -> str:
     return safe if len(safe) <= limit else safe[: limit - 3] + "..."
 
 
+def headers_of(request: Request) -> dict[str, str]:
+    """The request's headers as a plain dict (lower-case names), built once per request.
+
+    Starlette's ``Headers`` scans a list on every lookup; the hot path looks up several.
+    """
+    scope = request.scope
+    cached = scope.get("evolink.headers")
+    if cached is None:
+        cached = scope["evolink.headers"] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    return cached
+
+
+_ORIGINS: dict[tuple[str, str], str] = {}
+
+
 def base_url(request: Request) -> str:
     """``scheme://host[:port]`` as the client reached us (falls back to the socket)."""
     scope = request.scope
-    host = request.headers.get("host", "")
-    if not _HOST.fullmatch(host):
-        server = scope.get("server") or ("127.0.0.1", 80)
-        host = f"{server[0]}:{server[1]}" if server[1] else str(server[0])
-    return f"{scope.get('scheme', 'http')}://{host}"
+    host = headers_of(request).get("host", "")
+    key = (scope.get("scheme", "http"), host)
+    origin = _ORIGINS.get(key)
+    if origin is None:
+        if not _HOST.fullmatch(host):
+            server = scope.get("server") or ("127.0.0.1", 80)
+            host = f"{server[0]}:{server[1]}" if server[1] else str(server[0])
+        origin = f"{key[0]}://{host}"
+        if len(_ORIGINS) < 1024:  # bounded: hosts are few, hostile clients are not
+            _ORIGINS[key] = origin
+    return origin
 
 
 async def read_json(request: Request, max_bytes: int, schema: BodySchema | None = None) -> Any:
@@ -65,15 +92,21 @@ async def read_json(request: Request, max_bytes: int, schema: BodySchema | None 
 
     With ``schema`` the body is also checked against it.
     """
-    content_type = request.headers.get("content-type")
+    headers = headers_of(request)
+    content_type = headers.get("content-type")
     if content_type is None or not _JSON_TYPE.match(content_type):
         raise invalid_request(f"Content-Type must be application/json (got {header_text(content_type or 'none', 80)})")
-    declared = request.headers.get("content-length", "")
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
     raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
+    more = True
+    while more:  # the ASGI messages themselves: Request.stream() costs more on the hot path
+        message = await request.receive()
+        if message["type"] != "http.request":
+            break
+        raw += message.get("body", b"")
+        more = message.get("more_body", False)
         if len(raw) > max_bytes:
             raise _too_large(max_bytes)
     if not raw.strip():
