@@ -9,6 +9,7 @@ Fields a schema does not know are collected as warnings (the API ignores them).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,7 +263,11 @@ class QueryParameters:
                 continue
             raw = query[name]
             try:
+                if kind in ("integer", "number") and not raw.isascii():
+                    raise ValueError(raw)
                 values[name] = int(raw) if kind == "integer" else float(raw) if kind == "number" else raw
+                if kind == "number" and not math.isfinite(values[name]):
+                    raise ValueError(raw)
             except ValueError:
                 raise invalid_request(f"{name} must be {_TYPE_NAMES.get(kind, kind)} (got {_shown(raw)})") from None
         self.schema.check(values)

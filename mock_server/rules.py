@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -137,9 +138,12 @@ def internal_host(host: str) -> bool:
     if host == "localhost" or host.endswith(_LOCAL_SUFFIXES):
         return True
     try:
-        address = ipaddress.ip_address(int(host) if host.isdigit() else host)
+        address = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        try:  # the resolver's legacy IPv4 spellings: 127.1, 0x7f000001, 0177.0.0.1, 2130706433
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return False
     mapped = getattr(address, "ipv4_mapped", None)
     return not (mapped or address).is_global
 

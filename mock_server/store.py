@@ -159,7 +159,7 @@ class MemoryStore:
             fired = [rule for rule in self._faults
                      if rule.kind in TASK_KINDS and rule.matches("create", model, key) and rule.fire()]
             try:
-                task = build(";".join(rule.imposed() for rule in fired) or None)
+                task = build(";".join([rule.imposed() for rule in fired]) if fired else None)
                 account = self._accounts[task.key]
                 if max_running is not None and account.running >= max_running:
                     raise TooManyRunning(account.running)

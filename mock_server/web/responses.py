@@ -115,11 +115,27 @@ async def read_json(request: Request, max_bytes: int, schema: BodySchema | None 
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise invalid_request(f"the request body is not valid JSON: {exc}") from None
+    if isinstance(body, (dict, list)) and _too_deep(body):
+        raise invalid_request(f"the request body is nested more than {MAX_DEPTH} levels deep")
     if schema is not None:
         if not isinstance(body, dict):
             raise invalid_request("the request body must be a JSON object")
         schema.check(body)
     return body
+
+
+MAX_DEPTH = 32  # real bodies nest 4 levels; validators recurse, so absurd depth stops here
+
+
+def _too_deep(value: dict | list) -> bool:
+    """Whether containers nest deeper than :data:`MAX_DEPTH` (an iterative walk: no recursion)."""
+    level: list = [value]
+    for _ in range(MAX_DEPTH):
+        level = [child for item in level for child in (item.values() if isinstance(item, dict) else item)
+                 if isinstance(child, (dict, list))]
+        if not level:
+            return False
+    return True
 
 
 def _too_large(limit: int) -> ApiError:
