@@ -24,3 +24,7 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .hypothesis
+
+## Benchmarks (installs wrk and Prism if missing); writes bench/RESULTS.md.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py

@@ -85,7 +85,7 @@ class CallbackDispatcher:
 
     # -- waiting ---------------------------------------------------------------
     def pending(self) -> int:
-        """Attempts in flight plus attempts already due (what a waiter waits for)."""
+        """Attempts in flight plus callback work already due (what a waiter waits for)."""
         now = self.emulator.now()
         due = self.emulator.store.next_callback_due()
         return len(self._in_flight) + (1 if due is not None and due <= now else 0)
@@ -141,12 +141,12 @@ class CallbackDispatcher:
         self._wake.set()
 
     async def _sleep(self, now: float, grace_left: float | None) -> None:
-        clock, store = self.emulator.clock, self.emulator.store
-        targets = [t for t in (store.next_due(), store.next_callback_due()) if t is not None]
+        clock = self.emulator.clock
         if clock.manual:
             delay = grace_left
         else:
-            delay = clock.wall_seconds(min(targets) - now) if targets else None
+            target = self.emulator.store.next_callback_due()
+            delay = clock.wall_seconds(target - now) if target is not None else None
         try:
             await asyncio.wait_for(self._wake.wait(), delay)
         except TimeoutError:

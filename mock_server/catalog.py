@@ -6,6 +6,7 @@ adding a model is adding its schema there and an entry here.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
@@ -21,6 +22,8 @@ _TEXT_IMAGE_PRICES = {
     ("4k", False): D("9.6096"), ("4k", True): D("12.0084"),
 }
 _VIDEO_INPUT_PRICES = {("720p", False): D("8.1"), ("1080p", False): D("10.8054")}
+QUEUE_SECONDS = (3.0, 12.0)  # how long a task waits in the queue (uniform)
+MEAN_QUEUE = sum(QUEUE_SECONDS) / 2
 #: Higher resolutions take longer to render.
 _QUALITY_TIME_FACTOR = {"720p": 1.0, "1080p": 1.25, "4k": 1.6}
 
@@ -46,9 +49,11 @@ class ModelSpec:
         """Credits per output second for this quality and sound setting."""
         return self.prices[(quality, sound and not self.video_input)]
 
-    def nominal_processing(self, seconds: int, quality: str) -> float:
-        """Processing seconds before jitter; the basis of ``estimated_time``."""
-        return (self.processing_base + self.processing_per_second * seconds) * _QUALITY_TIME_FACTOR[quality]
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - specs are module-level singletons
+    def timing(self, seconds: int, quality: str) -> tuple[float, int]:
+        """``(nominal processing seconds, estimated_time)``: processing before jitter, plus the average queue."""
+        nominal = (self.processing_base + self.processing_per_second * seconds) * _QUALITY_TIME_FACTOR[quality]
+        return nominal, round(MEAN_QUEUE + nominal)
 
 
 CATALOG: Mapping[str, ModelSpec] = MappingProxyType({

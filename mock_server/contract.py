@@ -22,6 +22,7 @@ from .errors import ApiError, invalid_request
 from .resources import admin_contract_path, contract_path
 
 _MAX_MESSAGES = 3
+_TOO_DEEP = "the request body is nested too deeply"
 _TYPE_NAMES = {"integer": "an integer", "string": "a string", "boolean": "a boolean",
                "number": "a number", "object": "an object", "array": "an array", "null": "null"}
 
@@ -101,20 +102,30 @@ class BodySchema:
 
     def violations(self, body: Any) -> list[Violation]:
         """Every broken rule, in schema order, without duplicates."""
-        if self.validator.is_valid(body):
+        if self._valid(body):
             return []
         found: dict[str, Violation] = {}
-        for error in self.validator.iter_errors(body):
-            message = describe(error, self.schema, self.subject)
-            path, value = list(error.instance_path), error.instance
-            if error.kind.name == "required":  # the field is the missing one, and nothing was sent
-                path, value = [*path, error.kind.as_dict()["property"]], None
-            found.setdefault(message, Violation(_field(path), error.kind.name, message, value))
+        try:
+            for error in self.validator.iter_errors(body):
+                message = describe(error, self.schema, self.subject)
+                path, value = list(error.instance_path), error.instance
+                if error.kind.name == "required":  # the field is the missing one, and nothing was sent
+                    path, value = [*path, error.kind.as_dict()["property"]], None
+                found.setdefault(message, Violation(_field(path), error.kind.name, message, value))
+        except ValueError:  # the validator refuses to recurse into absurd nesting
+            raise invalid_request(_TOO_DEEP) from None
         return list(found.values())
+
+    def _valid(self, body: Any) -> bool:
+        """``is_valid``, with absurd nesting (which the validator refuses to recurse into) a 400."""
+        try:
+            return self.validator.is_valid(body)
+        except ValueError:
+            raise invalid_request(_TOO_DEEP) from None
 
     def check(self, body: Any) -> None:
         """Raise a 400 naming each broken field and rule (up to three)."""
-        if self.validator.is_valid(body):
+        if self._valid(body):
             return
         messages = [v.message for v in self.violations(body)]
         shown = "; ".join(messages[:_MAX_MESSAGES])

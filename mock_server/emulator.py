@@ -7,6 +7,7 @@ heap whenever the clock is read through :meth:`Emulator.now`.
 """
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 import random
@@ -19,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from . import billing, rules, scenarios
-from .catalog import CATALOG, ModelSpec
+from .catalog import CATALOG, QUEUE_SECONDS, ModelSpec
 from .clock import Clock
 from .config import Settings
 from .contract import ApiContract, api_contract
@@ -35,8 +36,8 @@ _SUFFIX_ALPHABET = (string.ascii_lowercase + string.digits).encode()
 #: Random bytes to id characters: 0-251 map evenly onto the 36 characters, 252-255 are dropped.
 _TO_SUFFIX = bytes(_SUFFIX_ALPHABET[b % 36] for b in range(252)) + bytes(4)
 _UNEVEN = bytes(range(252, 256))
-_QUEUE_RANGE = (3.0, 12.0)
-_JITTER = (0.9, 1.1)
+_QUEUE_LOW, _QUEUE_SPAN = QUEUE_SECONDS[0], QUEUE_SECONDS[1] - QUEUE_SECONDS[0]
+_JITTER_LOW, _JITTER_SPAN = 0.9, 0.2  # processing: the model's estimate, +-10%
 
 
 class Emulator:
@@ -117,26 +118,29 @@ class Emulator:
         if account.models is not None and spec.name not in account.models:
             raise model_access_denied(spec.name)
         values = {**schema.defaults, **body}
-        quality = values["quality"]
+        quality = sys.intern(values["quality"])  # one string per value, not per task
+        aspect_ratio = sys.intern(values.get("aspect_ratio", "16:9"))
         sound = values.get("sound") in ("on", True) and not spec.video_input
+        origin = sys.intern(base_url)
 
         def build(imposed: str | None) -> Task:
             """The task, under the scenario a fault rule imposes (the request's own items win)."""
             base = scenarios.parse(imposed, codes) if imposed else scenarios.NONE
             scenario = self._scenario(spec, scenarios.from_request(scenario_header, prompt, codes, base))
             seconds = billing.billed_seconds(spec, values.get("duration"), scenario.input_seconds)
-            nominal = spec.nominal_processing(seconds, quality)
+            nominal, estimated = spec.timing(seconds, quality)
             now = math.floor(self.now())  # whole seconds, as the public ``created`` shows it
             with self._rng_lock:
                 task_id = self._new_id(now)
-                queue = scenario.queue if scenario.queue is not None else self._rng.uniform(*_QUEUE_RANGE)
-                processing = scenario.processing or nominal * self._rng.uniform(*_JITTER)
+                draw = self._rng.random
+                queue = scenario.queue if scenario.queue is not None else _QUEUE_LOW + _QUEUE_SPAN * draw()
+                processing = scenario.processing or nominal * (_JITTER_LOW + _JITTER_SPAN * draw())
             return Task(
                 id=task_id, key=account.key, model=spec.name, created=now, queue=queue, processing=processing,
                 fail=scenario.fail, stuck=scenario.stuck, price=billing.price(spec, seconds, quality, sound),
-                seconds=seconds, aspect_ratio=values.get("aspect_ratio", "16:9"), quality=quality, sound=sound,
-                estimated_time=round(sum(_QUEUE_RANGE) / 2 + nominal), callback_url=body.get("callback_url"),
-                base_url=sys.intern(base_url), scenario="" if scenario is scenarios.NONE else scenario.describe(),
+                seconds=seconds, aspect_ratio=aspect_ratio, quality=quality, sound=sound, estimated_time=estimated,
+                callback_url=body.get("callback_url"), base_url=origin,
+                scenario="" if scenario is scenarios.NONE else scenario.describe(),
             )
 
         try:
@@ -160,7 +164,7 @@ class Emulator:
 
     def _new_id(self, now: float) -> str:
         while True:
-            drawn = self._rng.randbytes(12).translate(_TO_SUFFIX, _UNEVEN)  # uniform over [a-z0-9]
+            drawn = self._rng.getrandbits(96).to_bytes(12, "little").translate(_TO_SUFFIX, _UNEVEN)  # [a-z0-9]
             if len(drawn) < 8:
                 continue
             task_id = f"task-unified-{int(now):010d}-{drawn[:8].decode()}"
@@ -240,6 +244,8 @@ class Emulator:
             raise ApiError(409, "account_busy", str(exc), "invalid_request_error") from None
 
     def reset(self) -> None:
-        """Forget every task and account."""
+        """Forget every task and account (and let the collector see objects a server froze)."""
         self.store.reset()
+        if gc.get_freeze_count():
+            gc.unfreeze()
 

@@ -23,7 +23,7 @@ _REFERENCE = re.compile(r"<<<(element|image|video)_(\d+)>>>")
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RequestView:
     """The counts and values the rules look at, read once from a valid body."""
 

@@ -93,6 +93,7 @@ class MemoryStore:
         self._accounts: dict[str, Account] = {}
         self._tasks: dict[str, Task] = {}
         self._due: list[tuple[float, int, str]] = []
+        self._ends_with_callback: list[tuple[float, int, str]] = []  # the dispatcher wakes for these only
         self._callbacks_due: list[tuple[float, int, CallbackAttempt]] = []
         self._callback_log: list[CallbackAttempt] = []
         self._callbacks_by_task: dict[str, list[CallbackAttempt]] = {}
@@ -157,7 +158,8 @@ class MemoryStore:
         """
         with self._lock:
             fired = [rule for rule in self._faults
-                     if rule.kind in TASK_KINDS and rule.matches("create", model, key) and rule.fire()]
+                     if rule.kind in TASK_KINDS and rule.matches("create", model, key) and rule.fire()
+                     ] if self._faults else []
             try:
                 task = build(";".join([rule.imposed() for rule in fired]) if fired else None)
                 account = self._accounts[task.key]
@@ -175,7 +177,10 @@ class MemoryStore:
             self._tasks[task.id] = task
             ends = task.ends
             if ends is not None:
-                heapq.heappush(self._due, (ends, next(self._seq), task.id))
+                entry = (ends, next(self._seq), task.id)
+                heapq.heappush(self._due, entry)
+                if task.callback_url is not None:
+                    heapq.heappush(self._ends_with_callback, entry)
             return task
 
     def task(self, task_id: str) -> Task | None:
@@ -193,11 +198,6 @@ class MemoryStore:
     def due_count(self) -> int:
         """How many settlements are scheduled."""
         return len(self._due)
-
-    def next_due(self) -> float | None:
-        """The mock time of the next pending settlement, if any."""
-        due = self._due
-        return due[0][0] if due else None
 
     def settle_due(self, now: float) -> list[Task]:
         """Charge completed and refund failed tasks whose end is ``<= now``, in order."""
@@ -243,9 +243,16 @@ class MemoryStore:
         heapq.heappush(self._callbacks_due, (attempt.due, next(self._seq), attempt))
 
     def next_callback_due(self) -> float | None:
-        """The mock time of the next scheduled callback attempt, if any."""
-        due = self._callbacks_due
-        return due[0][0] if due else None
+        """The mock time of the next callback work: an attempt due, or the end of a task with a callback.
+
+        Tasks without a callback never wake the dispatcher: their billing settles on the next read.
+        """
+        with self._lock:
+            ends = self._ends_with_callback
+            while ends and (self._tasks.get(ends[0][2]) is None or self._tasks[ends[0][2]].settled is not None):
+                heapq.heappop(ends)  # settled (or cancelled, or forgotten) since
+            times = [heap[0][0] for heap in (ends, self._callbacks_due) if heap]
+            return min(times) if times else None
 
     def claim_callbacks(self, now: float) -> list[CallbackAttempt]:
         """Take every attempt due by ``now``: it is marked sent at ``now`` and logged."""

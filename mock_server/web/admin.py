@@ -18,7 +18,8 @@ from ..errors import ApiError, invalid_request, not_found
 from ..faults import FaultRule
 from ..store import CallbackAttempt
 from ..views import account_body, admin_task_body, callback_body
-from .responses import JSONResponse, base_url, read_json
+from .requests import base_url, read_json
+from .responses import JSONResponse
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -45,7 +46,7 @@ def admin(handler: Handler) -> Handler:
 
 async def _body(request: Request, operation_id: str) -> dict[str, Any]:
     schema = admin_contract().bodies[operation_id]
-    return await read_json(request, _emulator(request).settings.max_body_bytes, schema)
+    return await read_json(request.scope, request.receive, _emulator(request).settings.max_body_bytes, schema)
 
 
 def _key(request: Request) -> str:
@@ -125,7 +126,7 @@ def _query(request: Request, operation_id: str) -> dict[str, Any]:
 async def list_tasks(request: Request) -> Response:
     emulator = _emulator(request)
     query = _query(request, "listTasks")
-    now, base = emulator.now(), base_url(request)
+    now, base = emulator.now(), base_url(request.scope)
     tasks = list(emulator.store.tasks(query.get("key")))
     shown = tasks[-query["limit"]:]
     return JSONResponse({"total": len(tasks), "tasks": [admin_task_body(t, now, base) for t in shown]})
@@ -135,7 +136,7 @@ async def list_tasks(request: Request) -> Response:
 async def get_admin_task(request: Request) -> Response:
     emulator = _emulator(request)
     task = emulator.task(request.path_params["task_id"])
-    view = admin_task_body(task, emulator.now(), base_url(request))
+    view = admin_task_body(task, emulator.now(), base_url(request.scope))
     view["callbacks"] = [callback_body(a) for a in emulator.store.callback_log(task.id)]
     return JSONResponse(view)
 
@@ -144,7 +145,7 @@ async def get_admin_task(request: Request) -> Response:
 async def cancel_task(request: Request) -> Response:
     emulator = _emulator(request)
     task = emulator.cancel(request.path_params["task_id"])
-    return JSONResponse(admin_task_body(task, emulator.now(), base_url(request)))
+    return JSONResponse(admin_task_body(task, emulator.now(), base_url(request.scope)))
 
 
 @admin

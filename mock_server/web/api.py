@@ -1,7 +1,13 @@
-"""The public API routes: what a client of api.evolink.ai calls."""
+"""The public API routes: what a client of api.evolink.ai calls.
+
+The three JSON routes are :class:`JSONEndpoint` handlers working on the ASGI
+scope (the hot path: no ``Request``/``Response`` objects); errors are raised as
+:class:`ApiError` and rendered by the app's exception handlers.
+"""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -13,17 +19,19 @@ from ..errors import ApiError, internal_error, not_found, rate_limited
 from ..faults import FiredFaults
 from ..media import render_mp4
 from ..views import credits_body, task_body
-from .responses import JSONResponse, base_url, header_text, headers_of, read_json
+from .requests import base_url, headers_of, read_json
+from .responses import JSONEndpoint, Receive, Scope, header_text
 
 RESULT_SUFFIX = ".mp4"
+Answer = tuple[Any, list[tuple[bytes, bytes]]]
 
 
 class DropConnection(Exception):
     """A ``drop`` fault fired: the connection is cut in the middle of the answer."""
 
 
-def _emulator(request: Request) -> Emulator:
-    return request.app.state.emulator
+def _emulator(scope: Scope) -> Emulator:
+    return scope["app"].state.emulator
 
 
 async def _apply(fired: FiredFaults) -> None:
@@ -39,47 +47,47 @@ async def _apply(fired: FiredFaults) -> None:
         raise DropConnection()
 
 
-async def create_generation(request: Request) -> Response:
+async def create_generation(scope: Scope, receive: Receive) -> Answer:
     """``POST /v1/videos/generations``."""
-    emulator = _emulator(request)
-    headers = headers_of(request)
+    emulator = _emulator(scope)
+    headers = headers_of(scope)
     account = emulator.authenticate(headers.get("authorization"))
-    body = await read_json(request, emulator.settings.max_body_bytes)
+    body = await read_json(scope, receive, emulator.settings.max_body_bytes)
     model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
     if fired := emulator.faults_for("create", model, account.key):
         await _apply(fired)
-    created, warnings = emulator.create_task(account, body, headers.get("x-mock-scenario"),
-                                             base_url=base_url(request))
-    extra = {"X-Mock-Warnings": header_text("ignored fields: " + ", ".join(warnings))} if warnings else None
-    return JSONResponse(created, headers=extra)
+    created, warnings = emulator.create_task(account, body, headers.get("x-mock-scenario"), base_url=base_url(scope))
+    if not warnings:
+        return created, []
+    return created, [(b"x-mock-warnings", header_text("ignored fields: " + ", ".join(warnings)).encode())]
 
 
-async def get_task(request: Request) -> Response:
+async def get_task(scope: Scope, receive: Receive) -> Answer:
     """``GET /v1/tasks/{task_id}``."""
-    emulator = _emulator(request)
-    account = emulator.authenticate(headers_of(request).get("authorization"))
-    task_id = request.path_params["task_id"]
+    emulator = _emulator(scope)
+    account = emulator.authenticate(headers_of(scope).get("authorization"))
+    task_id = scope["path_params"]["task_id"]
     if emulator.store.has_faults():
         known = emulator.store.task(task_id)
         if fired := emulator.faults_for("task", known.model if known else None, account.key):
             await _apply(fired)
     task = emulator.owned_task(account, task_id)
-    return JSONResponse(task_body(task, emulator.now(), base_url(request)))
+    return task_body(task, emulator.now(), base_url(scope)), []
 
 
-async def get_credits(request: Request) -> Response:
+async def get_credits(scope: Scope, receive: Receive) -> Answer:
     """``GET /v1/credits``."""
-    emulator = _emulator(request)
-    account = emulator.authenticate(headers_of(request).get("authorization"))
+    emulator = _emulator(scope)
+    account = emulator.authenticate(headers_of(scope).get("authorization"))
     if fired := emulator.faults_for("credits", None, account.key):
         await _apply(fired)
     emulator.now()
-    return JSONResponse(credits_body(account))
+    return credits_body(account), []
 
 
 async def result_file(request: Request) -> Response:
     """``GET /files/{task_id}.mp4``: the result video, for 24 h after completion."""
-    emulator = _emulator(request)
+    emulator = _emulator(request.scope)
     name: str = request.path_params["name"]
     task = emulator.store.task(name[: -len(RESULT_SUFFIX)]) if name.endswith(RESULT_SUFFIX) else None
     if fired := emulator.faults_for("files", task.model if task else None, task.key if task else None):
@@ -100,8 +108,8 @@ async def result_file(request: Request) -> Response:
 def routes() -> list[Route]:
     """The public routes."""
     return [
-        Route("/v1/videos/generations", create_generation, methods=["POST"]),
-        Route("/v1/tasks/{task_id}", get_task, methods=["GET"]),
-        Route("/v1/credits", get_credits, methods=["GET"]),
+        Route("/v1/videos/generations", JSONEndpoint(create_generation), methods=["POST"]),
+        Route("/v1/tasks/{task_id}", JSONEndpoint(get_task), methods=["GET"]),
+        Route("/v1/credits", JSONEndpoint(get_credits), methods=["GET"]),
         Route("/files/{name}", result_file, methods=["GET"]),
     ]
