@@ -7,7 +7,8 @@
         hook.received[-1].json()
 
 Answers are status codes or the strings ``"hang"`` (never answer until the
-receiver closes) and ``"reset"`` (drop the connection without answering).
+receiver closes), ``"slow"`` (answer 200 after ``SLOW_SECONDS``) and ``"reset"``
+(drop the connection without answering).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 Answer = int | str
+SLOW_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,11 @@ class CallbackReceiver:
                 if answer == "hang":
                     receiver._release.wait()
                     self.close_connection = True
+                elif answer == "slow":
+                    receiver._release.wait(SLOW_SECONDS)
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                 elif answer == "reset":
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     self.close_connection = True

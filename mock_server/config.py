@@ -23,6 +23,7 @@ class Settings:
     allow_local_callbacks: bool = False
     max_concurrent: int | None = None
     max_body_bytes: int = 1 << 20
+    max_tasks: int = 1_000_000  # beyond this the oldest finished tasks are forgotten (about 550 B each)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
@@ -47,6 +48,8 @@ class Settings:
             problems.append(f"EVOLINK_MOCK_CREDITS must be >= 0 (got {self.credits})")
         if self.max_concurrent is not None and self.max_concurrent < 1:
             problems.append(f"EVOLINK_MOCK_MAX_CONCURRENT must be >= 1 (got {self.max_concurrent})")
+        if self.max_tasks < 1:
+            problems.append(f"EVOLINK_MOCK_MAX_TASKS must be >= 1 (got {self.max_tasks})")
         if self.max_body_bytes < 1024:
             problems.append(f"EVOLINK_MOCK_MAX_BODY_BYTES must be >= 1024 (got {self.max_body_bytes})")
         if problems:
@@ -61,7 +64,7 @@ _FALSE = {"0", "false", "no", "off"}
 def _parse(name: str, raw: str) -> object:
     var = f"EVOLINK_MOCK_{name.upper()}"
     try:
-        if name in ("port", "seed", "max_concurrent", "max_body_bytes"):
+        if name in ("port", "seed", "max_concurrent", "max_body_bytes", "max_tasks"):
             return int(raw)
         if name == "speed":
             return float(raw)

@@ -46,7 +46,7 @@ class Emulator:
     def __init__(self, settings: Settings | None = None, *, store: MemoryStore | None = None,
                  clock: Clock | None = None, contract: ApiContract | None = None) -> None:
         self.settings = settings or Settings()
-        self.store = store or MemoryStore()
+        self.store = store or MemoryStore(max_tasks=self.settings.max_tasks)
         self.clock = clock or Clock(self.store, self.settings.speed)
         self.contract = contract or api_contract()
         self._rng = random.Random(self.settings.seed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -81,9 +82,16 @@ class Account:
 
 
 class MemoryStore:
-    """The default store: plain dicts and a heap behind one lock."""
+    """The default store: plain dicts and a heap behind one lock.
 
-    def __init__(self) -> None:
+    Memory is bounded: beyond ``max_tasks`` the oldest finished tasks are forgotten (a
+    running task never is: its credits are reserved), and the callback log keeps the
+    last ``max_attempts`` attempts.
+    """
+
+    def __init__(self, max_tasks: int | None = None, max_attempts: int = 100_000) -> None:
+        self.max_tasks = max_tasks
+        self._max_attempts = max_attempts
         self._lock = threading.RLock()
         self._offset = 0.0
         self._seq = itertools.count()
@@ -92,10 +100,11 @@ class MemoryStore:
     def _clear(self) -> None:
         self._accounts: dict[str, Account] = {}
         self._tasks: dict[str, Task] = {}
+        self._order: deque[str] = deque()  # ids in creation order: eviction candidates
         self._due: list[tuple[float, int, str]] = []
         self._ends_with_callback: list[tuple[float, int, str]] = []  # the dispatcher wakes for these only
         self._callbacks_due: list[tuple[float, int, CallbackAttempt]] = []
-        self._callback_log: list[CallbackAttempt] = []
+        self._callback_log: deque[CallbackAttempt] = deque(maxlen=self._max_attempts)
         self._callbacks_by_task: dict[str, list[CallbackAttempt]] = {}
         self._faults: list[FaultRule] = []
 
@@ -175,6 +184,9 @@ class MemoryStore:
             account.reserved += task.price
             account.running += 1
             self._tasks[task.id] = task
+            self._order.append(task.id)
+            if self.max_tasks is not None and len(self._tasks) > self.max_tasks:
+                self._forget_oldest_finished()
             ends = task.ends
             if ends is not None:
                 entry = (ends, next(self._seq), task.id)
@@ -182,6 +194,21 @@ class MemoryStore:
                 if task.callback_url is not None:
                     heapq.heappush(self._ends_with_callback, entry)
             return task
+
+    def _forget_oldest_finished(self) -> None:
+        """Drop finished tasks from the front until within ``max_tasks`` (a bounded step per create)."""
+        for _ in range(8):
+            if len(self._tasks) <= self.max_tasks or not self._order:
+                return
+            task_id = self._order.popleft()
+            task = self._tasks.get(task_id)
+            if task is None:
+                continue
+            if task.settled is None:  # still running: look again later
+                self._order.append(task_id)
+                continue
+            del self._tasks[task_id]
+            self._callbacks_by_task.pop(task_id, None)
 
     def task(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)

@@ -6,8 +6,10 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,6 +20,18 @@ from ..emulator import Emulator
 from ..errors import ApiError, internal_error
 from . import admin, api
 from .responses import DroppedResponse, error_response
+
+
+class AppState(State):
+    """Starlette's ``app.state``, with ``emulator`` a plain attribute: every request reads it."""
+
+    emulator: Emulator
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key == "emulator":
+            object.__setattr__(self, key, value)
+        else:
+            super().__setattr__(key, value)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -93,6 +107,7 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
                             Exception: _unexpected},
         lifespan=_lifespan,
     )
+    app.state = AppState()
     app.state.dispatcher = None  # set while a server runs the app's lifespan
     app.state.loop = None
     app.state.ready = threading.Event()
