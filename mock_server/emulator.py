@@ -7,7 +7,6 @@ heap whenever the clock is read through :meth:`Emulator.now`.
 """
 from __future__ import annotations
 
-import gc
 import itertools
 import math
 import random
@@ -244,8 +243,6 @@ class Emulator:
             raise ApiError(409, "account_busy", str(exc), "invalid_request_error") from None
 
     def reset(self) -> None:
-        """Forget every task and account (and let the collector see objects a server froze)."""
+        """Forget every task and account."""
         self.store.reset()
-        if gc.get_freeze_count():
-            gc.unfreeze()
 

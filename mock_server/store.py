@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import operator
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -19,6 +20,49 @@ from .faults import TASK_KINDS, TERMINAL, FaultRule, FiredFaults
 from .tasks import Task
 
 ZERO = Decimal(0)
+
+
+class TaskTable:
+    """Tasks by id, in many small dicts: growing never stalls on one huge dict's resize.
+
+    A single dict of a million entries copies itself in one go when it grows (tens of
+    milliseconds, during which every request waits); 256 shards grow a little at a time.
+    Rows are exact tuples (``tuple(task)``), which the garbage collector does not track.
+    """
+
+    SHARDS = 256
+
+    def __init__(self) -> None:
+        self._shards: list[dict[str, tuple]] = [{} for _ in range(self.SHARDS)]
+        self._count = 0
+
+    def get(self, task_id: str) -> tuple | None:
+        return self._shards[hash(task_id) % self.SHARDS].get(task_id)
+
+    def __contains__(self, task_id: str) -> bool:
+        return task_id in self._shards[hash(task_id) % self.SHARDS]
+
+    def put(self, task: Task) -> None:
+        shard = self._shards[hash(task.id) % self.SHARDS]
+        if task.id not in shard:
+            self._count += 1
+        shard[task.id] = tuple(task)
+
+    def pop(self, task_id: str) -> None:
+        if self._shards[hash(task_id) % self.SHARDS].pop(task_id, None) is not None:
+            self._count -= 1
+
+    def rows(self) -> list[tuple]:
+        """Every row, in creation order."""
+        rows = [row for shard in self._shards for row in shard.values()]
+        rows.sort(key=_SEQ)
+        return rows
+
+    def __len__(self) -> int:
+        return self._count
+
+
+_SEQ = operator.itemgetter(Task._fields.index("seq"))
 
 
 class InsufficientCredits(Exception):
@@ -99,7 +143,7 @@ class MemoryStore:
 
     def _clear(self) -> None:
         self._accounts: dict[str, Account] = {}
-        self._tasks: dict[str, Task] = {}
+        self._tasks = TaskTable()
         self._order: deque[str] = deque()  # ids in creation order: eviction candidates
         self._due: list[tuple[float, int, str]] = []
         self._ends_with_callback: list[tuple[float, int, str]] = []  # the dispatcher wakes for these only
@@ -183,7 +227,8 @@ class MemoryStore:
             account.balance -= task.price
             account.reserved += task.price
             account.running += 1
-            self._tasks[task.id] = task
+            task = task._replace(seq=next(self._seq))
+            self._tasks.put(task)
             self._order.append(task.id)
             if self.max_tasks is not None and len(self._tasks) > self.max_tasks:
                 self._forget_oldest_finished()
@@ -201,23 +246,24 @@ class MemoryStore:
             if len(self._tasks) <= self.max_tasks or not self._order:
                 return
             task_id = self._order.popleft()
-            task = self._tasks.get(task_id)
+            task = self.task(task_id)
             if task is None:
                 continue
             if task.settled is None:  # still running: look again later
                 self._order.append(task_id)
                 continue
-            del self._tasks[task_id]
+            self._tasks.pop(task_id)
             self._callbacks_by_task.pop(task_id, None)
 
     def task(self, task_id: str) -> Task | None:
-        return self._tasks.get(task_id)
+        row = self._tasks.get(task_id)
+        return None if row is None else Task._make(row)
 
     def tasks(self, key: str | None = None) -> Iterator[Task]:
         """Tasks in creation order, optionally of one key."""
         with self._lock:
-            snapshot = list(self._tasks.values())
-        return (t for t in snapshot if key is None or t.key == key)
+            snapshot = self._tasks.rows()
+        return (task for task in map(Task._make, snapshot) if key is None or task.key == key)
 
     def task_count(self) -> int:
         return len(self._tasks)
@@ -234,36 +280,36 @@ class MemoryStore:
         with self._lock:
             while self._due and self._due[0][0] <= now:
                 _, _, task_id = heapq.heappop(self._due)
-                task = self._tasks.get(task_id)
+                task = self.task(task_id)
                 if task is not None and task.settled is None:
-                    self._settle(task, charge=task.fail is None)
-                    settled.append(task)
+                    settled.append(self._settle(task, charge=task.fail is None))
         return settled
 
     def cancel(self, task_id: str, now: float) -> Task:
         """Cancel an unfinished task: it fails ``request_cancelled`` and is refunded."""
         with self._lock:
-            task = self._tasks[task_id]
+            task = self.task(task_id)
+            if task is None:
+                raise KeyError(task_id)
             ends = task.ends
             if task.settled is not None or (ends is not None and ends <= now):
                 raise AlreadyFinished(task_id)
-            task.cancelled_at = now
-            self._settle(task, charge=False)
-            return task
+            return self._settle(task._replace(cancelled_at=now), charge=False)
 
-    def _settle(self, task: Task, *, charge: bool) -> None:
-        """Final billing, then (after it, as the API does) the callback is scheduled."""
+    def _settle(self, task: Task, *, charge: bool) -> Task:
+        """Final billing, then (after it, as the API does) the callback is scheduled; the settled task."""
         account = self._accounts[task.key]
         account.reserved -= task.price
         account.running -= 1
         if charge:
             account.charged += task.price
-            task.settled = "charged"
         else:
             account.balance += task.price
-            task.settled = "refunded"
+        task = task._replace(settled="charged" if charge else "refunded")
+        self._tasks.put(task)
         if task.callback_url is not None:
             self._schedule(CallbackAttempt(task.id, task.callback_url, 1, task.ends or task.created))
+        return task
 
     # -- callbacks -------------------------------------------------------------
     def _schedule(self, attempt: CallbackAttempt) -> None:
@@ -276,7 +322,7 @@ class MemoryStore:
         """
         with self._lock:
             ends = self._ends_with_callback
-            while ends and (self._tasks.get(ends[0][2]) is None or self._tasks[ends[0][2]].settled is not None):
+            while ends and ((task := self.task(ends[0][2])) is None or task.settled is not None):
                 heapq.heappop(ends)  # settled (or cancelled, or forgotten) since
             times = [heap[0][0] for heap in (ends, self._callbacks_due) if heap]
             return min(times) if times else None
@@ -308,7 +354,9 @@ class MemoryStore:
     def redeliver(self, task_id: str, now: float) -> CallbackAttempt:
         """Schedule one manual attempt of a finished task's callback, due now."""
         with self._lock:
-            task = self._tasks[task_id]
+            task = self.task(task_id)
+            if task is None:
+                raise KeyError(task_id)
             if task.callback_url is None or task.settled is None:
                 raise AlreadyFinished(task_id)
             done = self._callbacks_by_task.get(task_id, [])
