@@ -1,10 +1,16 @@
-"""Callback delivery: POST the task body to ``callback_url`` when a task ends.
+"""Callback delivery (and background settlement): POST the task body to ``callback_url``
+when a task ends.
 
 Runs on the server's event loop and never blocks a request. It sleeps until
 the next thing on the mock clock (a task's end, a retry, a timeout) and wakes
 early when the clock is advanced or a callback is scheduled. Every attempt is
 logged in the store (``GET /_mock/callbacks``). After each failure it retries
 1 s, 2 s and 4 s later (mock time); only a 2xx answer counts.
+
+On a running clock it also settles finished tasks in the background, in small
+chunks between requests, so no request meets a backlog of thousands of
+settlements after a quiet spell (reads still settle whatever is due, so
+billing is always exact when observed).
 
 Timeouts: 10 s. On a running clock that is wall time (a slow receiver is
 never cut sooner than the real API would cut it); on a manual clock it is
@@ -30,6 +36,8 @@ if TYPE_CHECKING:
 
 TIMEOUT = 10.0
 MANUAL_GRACE = 1.0
+SETTLE_CHUNK = 256  # settlements between two yields to the event loop
+SETTLE_EVERY = 0.05  # wall seconds: background settlement is batched at most this often
 BACKOFF = (1.0, 2.0, 4.0)  # after the 1st, 2nd and 3rd failure
 HEADERS = {"Content-Type": "application/json", "User-Agent": f"evolink-mock/{__version__} (callback)"}
 
@@ -111,7 +119,9 @@ class CallbackDispatcher:
         store = self.emulator.store
         while True:
             self._wake.clear()
-            now = self.emulator.now()  # settles finished tasks, which schedules their callbacks
+            while len(store.settle_due(clock.now(), SETTLE_CHUNK)) == SETTLE_CHUNK:
+                await asyncio.sleep(0)  # a backlog: settle it in chunks, let requests in between
+            now = self.emulator.now()  # settles the rest, which schedules their callbacks
             grace_left = self._cut_overdue(now) if clock.manual else None
             for attempt in store.claim_callbacks(now):
                 task = asyncio.create_task(self._deliver(attempt))
@@ -141,12 +151,18 @@ class CallbackDispatcher:
         self._wake.set()
 
     async def _sleep(self, now: float, grace_left: float | None) -> None:
-        clock = self.emulator.clock
+        clock, store = self.emulator.clock, self.emulator.store
         if clock.manual:
             delay = grace_left
         else:
-            target = self.emulator.store.next_callback_due()
-            delay = clock.wall_seconds(target - now) if target is not None else None
+            waits = []
+            callback = store.next_callback_due()
+            if callback is not None:
+                waits.append(clock.wall_seconds(callback - now))
+            settlement = store.next_due()
+            if settlement is not None:
+                waits.append(max(SETTLE_EVERY, clock.wall_seconds(settlement - now)))
+            delay = min(waits) if waits else None
         try:
             await asyncio.wait_for(self._wake.wait(), delay)
         except TimeoutError:

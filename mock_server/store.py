@@ -27,16 +27,15 @@ class TaskTable:
 
     A single dict of a million entries copies itself in one go when it grows (tens of
     milliseconds, during which every request waits); 256 shards grow a little at a time.
-    Rows are exact tuples (``tuple(task)``), which the garbage collector does not track.
     """
 
     SHARDS = 256
 
     def __init__(self) -> None:
-        self._shards: list[dict[str, tuple]] = [{} for _ in range(self.SHARDS)]
+        self._shards: list[dict[str, Task]] = [{} for _ in range(self.SHARDS)]
         self._count = 0
 
-    def get(self, task_id: str) -> tuple | None:
+    def get(self, task_id: str) -> Task | None:
         return self._shards[hash(task_id) % self.SHARDS].get(task_id)
 
     def __contains__(self, task_id: str) -> bool:
@@ -46,23 +45,23 @@ class TaskTable:
         shard = self._shards[hash(task.id) % self.SHARDS]
         if task.id not in shard:
             self._count += 1
-        shard[task.id] = tuple(task)
+        shard[task.id] = task
 
     def pop(self, task_id: str) -> None:
         if self._shards[hash(task_id) % self.SHARDS].pop(task_id, None) is not None:
             self._count -= 1
 
-    def rows(self) -> list[tuple]:
-        """Every row, in creation order."""
-        rows = [row for shard in self._shards for row in shard.values()]
-        rows.sort(key=_SEQ)
-        return rows
+    def all(self) -> list[Task]:
+        """Every task, in creation order."""
+        tasks = [task for shard in self._shards for task in shard.values()]
+        tasks.sort(key=_SEQ)
+        return tasks
 
     def __len__(self) -> int:
         return self._count
 
 
-_SEQ = operator.itemgetter(Task._fields.index("seq"))
+_SEQ = operator.attrgetter("seq")
 
 
 class InsufficientCredits(Exception):
@@ -227,7 +226,7 @@ class MemoryStore:
             account.balance -= task.price
             account.reserved += task.price
             account.running += 1
-            task = task._replace(seq=next(self._seq))
+            task.seq = next(self._seq)
             self._tasks.put(task)
             self._order.append(task.id)
             if self.max_tasks is not None and len(self._tasks) > self.max_tasks:
@@ -256,14 +255,13 @@ class MemoryStore:
             self._callbacks_by_task.pop(task_id, None)
 
     def task(self, task_id: str) -> Task | None:
-        row = self._tasks.get(task_id)
-        return None if row is None else Task._make(row)
+        return self._tasks.get(task_id)
 
     def tasks(self, key: str | None = None) -> Iterator[Task]:
         """Tasks in creation order, optionally of one key."""
         with self._lock:
-            snapshot = self._tasks.rows()
-        return (task for task in map(Task._make, snapshot) if key is None or task.key == key)
+            snapshot = self._tasks.all()
+        return (task for task in snapshot if key is None or task.key == key)
 
     def task_count(self) -> int:
         return len(self._tasks)
@@ -272,13 +270,18 @@ class MemoryStore:
         """How many settlements are scheduled."""
         return len(self._due)
 
-    def settle_due(self, now: float) -> list[Task]:
-        """Charge completed and refund failed tasks whose end is ``<= now``, in order."""
+    def next_due(self) -> float | None:
+        """The mock time of the next settlement, if any."""
+        due = self._due
+        return due[0][0] if due else None
+
+    def settle_due(self, now: float, limit: int | None = None) -> list[Task]:
+        """Charge completed and refund failed tasks whose end is ``<= now``, in order (at most ``limit``)."""
         if not self._due or self._due[0][0] > now:
             return []
-        settled = []
+        settled: list[Task] = []
         with self._lock:
-            while self._due and self._due[0][0] <= now:
+            while self._due and self._due[0][0] <= now and (limit is None or len(settled) < limit):
                 _, _, task_id = heapq.heappop(self._due)
                 task = self.task(task_id)
                 if task is not None and task.settled is None:
@@ -294,7 +297,8 @@ class MemoryStore:
             ends = task.ends
             if task.settled is not None or (ends is not None and ends <= now):
                 raise AlreadyFinished(task_id)
-            return self._settle(task._replace(cancelled_at=now), charge=False)
+            task.cancelled_at = now
+            return self._settle(task, charge=False)
 
     def _settle(self, task: Task, *, charge: bool) -> Task:
         """Final billing, then (after it, as the API does) the callback is scheduled; the settled task."""
@@ -305,8 +309,7 @@ class MemoryStore:
             account.charged += task.price
         else:
             account.balance += task.price
-        task = task._replace(settled="charged" if charge else "refunded")
-        self._tasks.put(task)
+        task.settled = "charged" if charge else "refunded"
         if task.callback_url is not None:
             self._schedule(CallbackAttempt(task.id, task.callback_url, 1, task.ends or task.created))
         return task

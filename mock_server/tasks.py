@@ -4,15 +4,11 @@ Nothing ticks: the status and progress of a task at time ``t`` are a pure
 function of its creation time, its planned queue and processing durations,
 its scripted outcome and any cancel time. Polling is O(1); idle tasks cost
 nothing but their record.
-
-A task is an immutable named tuple of plain values; the store keeps it as an
-exact ``tuple``, which the garbage collector stops tracking, so a million
-stored tasks add nothing to a collection's work.
 """
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from dataclasses import dataclass
 from decimal import Decimal
 
 #: Failures a user fixes by changing the request: the task fails as it leaves
@@ -39,8 +35,9 @@ ERROR_MESSAGES = {
 }
 
 
-class Task(NamedTuple):
-    """One task. Immutable: the store replaces it when it is cancelled or settled."""
+@dataclass(slots=True)
+class Task:
+    """One task as stored. Mutable fields change only inside store operations."""
 
     id: str
     key: str
