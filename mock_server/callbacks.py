@@ -38,6 +38,7 @@ TIMEOUT = 10.0
 MANUAL_GRACE = 1.0
 SETTLE_CHUNK = 256  # settlements between two yields to the event loop
 SETTLE_EVERY = 0.05  # wall seconds: background settlement is batched at most this often
+SETTLE_IDLE = 0.5  # wall seconds between looks at the due heap when nothing else wakes the loop
 BACKOFF = (1.0, 2.0, 4.0)  # after the 1st, 2nd and 3rd failure
 HEADERS = {"Content-Type": "application/json", "User-Agent": f"evolink-mock/{__version__} (callback)"}
 
@@ -155,14 +156,14 @@ class CallbackDispatcher:
         if clock.manual:
             delay = grace_left
         else:
-            waits = []
+            waits = [SETTLE_IDLE]  # new tasks do not wake the loop: look again now and then
             callback = store.next_callback_due()
             if callback is not None:
                 waits.append(clock.wall_seconds(callback - now))
             settlement = store.next_due()
             if settlement is not None:
                 waits.append(max(SETTLE_EVERY, clock.wall_seconds(settlement - now)))
-            delay = min(waits) if waits else None
+            delay = min(waits)
         try:
             await asyncio.wait_for(self._wake.wait(), delay)
         except TimeoutError:

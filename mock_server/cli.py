@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Sequence
 
@@ -26,6 +27,24 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=serve)
 
 
+def freeze_survivors() -> None:
+    """Keep full garbage collections short on a long-running server.
+
+    Tasks live until they are forgotten, and a full collection walks every one of them:
+    a pause that grows with the task count (60 ms at 150k tasks). Whatever survives
+    start-up and each full collection is frozen (``gc.freeze``) and not walked again.
+    The price: reference cycles among frozen objects are not collected until
+    ``POST /_mock/reset``, which unfreezes them; plain garbage is still freed at once.
+    """
+    def after_full_collection(phase: str, info: dict) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+
+    gc.collect()
+    gc.freeze()
+    gc.callbacks.append(after_full_collection)
+
+
 def serve(args: argparse.Namespace) -> int:
     """Start uvicorn on the configured host and port."""
     import uvicorn
@@ -36,6 +55,7 @@ def serve(args: argparse.Namespace) -> int:
     if settings.store != "memory":
         raise ValueError(f"unsupported store {settings.store!r}: only 'memory' is available")
     app = create_app(settings)
+    freeze_survivors()
     clock = "manual clock (advance it with POST /_mock/clock/advance)" if settings.speed == 0 \
         else f"mock time at {settings.speed:g}x"
     where = f"http://{settings.host}:{settings.port}" if settings.port else f"{settings.host}, a free port"

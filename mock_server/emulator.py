@@ -7,6 +7,7 @@ heap whenever the clock is read through :meth:`Emulator.now`.
 """
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 import random
@@ -243,6 +244,7 @@ class Emulator:
             raise ApiError(409, "account_busy", str(exc), "invalid_request_error") from None
 
     def reset(self) -> None:
-        """Forget every task and account."""
+        """Forget every task and account (and let the collector see what a server froze)."""
         self.store.reset()
+        gc.unfreeze()
 
