@@ -13,13 +13,17 @@ def result_url(task: Task, base_url: str) -> str:
     return f"{base_url}/files/{task.id}.mp4"
 
 
+_RUNNING_INFO = {"can_cancel": True}  # shared, never mutated: a poll builds one dict less
+_FINAL_INFO = {"can_cancel": False}
+
+
 def task_body(task: Task, now: float, base_url: str) -> dict[str, Any]:
     """The task-query body (also the callback body)."""
     status, progress, error = task.state_at(now)
     body: dict[str, Any] = {
         "created": int(task.created), "id": task.id, "model": task.model,
         "object": "video.generation.task", "progress": progress, "status": status, "type": "video",
-        "task_info": {"can_cancel": status in ("pending", "processing")},
+        "task_info": _RUNNING_INFO if status in ("pending", "processing") else _FINAL_INFO,
     }
     if status == "completed":
         body["results"] = [result_url(task, base_url)]

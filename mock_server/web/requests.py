@@ -18,14 +18,18 @@ _JSON_TYPE = re.compile(r"\s*application/([a-z0-9.+-]*\+)?json\s*(;.*)?$", re.IG
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
+_READ = frozenset({b"authorization", b"host", b"content-type", b"content-length", b"x-mock-scenario"})
+
+
 def headers_of(scope: Scope) -> dict[str, str]:
-    """The request's headers as a plain dict (lower-case names), built once per request.
+    """The headers the API reads, as a plain dict (lower-case names), built once per request.
 
     Starlette's ``Headers`` scans a list on every lookup; the hot path looks up several.
     """
     cached = scope.get("evolink.headers")
     if cached is None:
-        cached = scope["evolink.headers"] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        cached = scope["evolink.headers"] = {k.decode("latin-1"): v.decode("latin-1")
+                                             for k, v in scope["headers"] if k in _READ}
     return cached
 
 
