@@ -7,6 +7,7 @@ heap whenever the clock is read through :meth:`Emulator.now`.
 """
 from __future__ import annotations
 
+import functools
 import gc
 import itertools
 import math
@@ -38,6 +39,11 @@ _TO_SUFFIX = bytes(_SUFFIX_ALPHABET[b % 36] for b in range(252)) + bytes(4)
 _UNEVEN = bytes(range(252, 256))
 _QUEUE_LOW, _QUEUE_SPAN = QUEUE_SECONDS[0], QUEUE_SECONDS[1] - QUEUE_SECONDS[0]
 _JITTER_LOW, _JITTER_SPAN = 0.9, 0.2  # processing: the model's estimate, +-10%
+
+
+@functools.lru_cache(maxsize=4)
+def _id_prefix(second: int) -> str:
+    return f"task-unified-{second:010d}-"
 
 
 class Emulator:
@@ -167,7 +173,7 @@ class Emulator:
             drawn = self._rng.getrandbits(96).to_bytes(12, "little").translate(_TO_SUFFIX, _UNEVEN)  # [a-z0-9]
             if len(drawn) < 8:
                 continue
-            task_id = f"task-unified-{int(now):010d}-{drawn[:8].decode()}"
+            task_id = _id_prefix(int(now)) + drawn[:8].decode()
             if self.store.task(task_id) is None:
                 return task_id
 

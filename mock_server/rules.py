@@ -170,7 +170,15 @@ def broken(spec: ModelSpec, body: Mapping[str, Any], ctx: RuleContext) -> Iterat
             yield rule.__name__, message
 
 
+#: The fields the rules read (besides prompt references, which need "<<<" in the prompt): a body
+#: with none of them cannot break a rule, and the common simple request skips them all.
+_RULE_INPUTS = frozenset({"model_params", "image_start", "image_end", "image_urls", "callback_url"})
+
+
 def check(spec: ModelSpec, body: Mapping[str, Any], ctx: RuleContext) -> None:
     """Raise a 400 for the first broken rule, naming it."""
+    prompt = body.get("prompt")
+    if _RULE_INPUTS.isdisjoint(body) and not (isinstance(prompt, str) and "<<<" in prompt):
+        return
     for name, message in broken(spec, body, ctx):
         raise invalid_request(message, rule=name)

@@ -5,6 +5,7 @@ Helpers take the ASGI ``scope`` (and ``receive``) so the hot routes need no
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -58,7 +59,7 @@ async def read_json(scope: Scope, receive: Receive, max_bytes: int, schema: Body
     """
     headers = headers_of(scope)
     content_type = headers.get("content-type")
-    if content_type is None or not _JSON_TYPE.match(content_type):
+    if content_type is None or not _is_json(content_type):
         raise invalid_request(f"Content-Type must be application/json (got {header_text(content_type or 'none', 80)})")
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
@@ -86,6 +87,11 @@ async def read_json(scope: Scope, receive: Receive, max_bytes: int, schema: Body
             raise invalid_request("the request body must be a JSON object")
         schema.check(body)
     return body
+
+
+@functools.lru_cache(maxsize=64)
+def _is_json(content_type: str) -> bool:
+    return _JSON_TYPE.match(content_type) is not None
 
 
 def _too_large(limit: int) -> ApiError:
