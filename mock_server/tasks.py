@@ -17,6 +17,8 @@ EARLY_FAILURES = frozenset({"content_policy_violation", "invalid_parameters", "i
                             "image_dimension_mismatch"})
 CANCELLED = "request_cancelled"
 RESULT_TTL = 24 * 3600.0
+_COMPLETED = ("completed", 100, None)
+_PENDING = ("pending", 0, None)
 
 ERROR_MESSAGES = {
     "content_policy_violation": "The request was rejected by the content policy.",
@@ -68,29 +70,34 @@ class Task:
     @property
     def ends(self) -> float | None:
         """When the task reaches its final state (None: stuck, never)."""
+        return self._ends(self.created + self.queue)
+
+    def _ends(self, starts: float) -> float | None:
         if self.cancelled_at is not None:
             return self.cancelled_at
         if self.stuck:
             return None
         if self.fail in EARLY_FAILURES:
-            return self.starts
-        return self.starts + self.processing
+            return starts
+        return starts + self.processing
 
     def progress_at(self, t: float) -> int:
         """Progress while running: 0 in the queue, then rising, capped at 99."""
-        if t < self.starts:
-            return 0
-        return min(99, math.floor(100 * (t - self.starts) / self.processing))
+        elapsed = t - self.created - self.queue
+        return 0 if elapsed < 0 else min(99, math.floor(100 * elapsed / self.processing))
 
     def state_at(self, t: float) -> tuple[str, int, str | None]:
-        """``(status, progress, error code)`` at mock time ``t``."""
-        ends = self.ends
+        """``(status, progress, error code)`` at mock time ``t`` (every poll: kept lean)."""
+        starts = self.created + self.queue
+        ends = self._ends(starts)
         if ends is not None and t >= ends:
             error = CANCELLED if self.cancelled_at is not None else self.fail
             if error is None:
-                return "completed", 100, None
+                return _COMPLETED
             return "failed", self.progress_at(ends - 1e-9), error
-        return ("pending" if t < self.starts else "processing"), self.progress_at(t), None
+        if t < starts:
+            return _PENDING
+        return "processing", min(99, math.floor(100 * (t - starts) / self.processing)), None
 
     def expires_at(self) -> float | None:
         """When the result URL stops being served (24 h after completion)."""
