@@ -19,7 +19,6 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-ROUTES = ("create", "task", "credits", "files")
 TERMINAL = ("rate_limit", "server_error", "drop")
 TASK_KINDS = ("task_failure", "scenario")
 

@@ -372,11 +372,6 @@ class MemoryStore:
         with self._lock:
             return list(self._callbacks_by_task.get(task_id, ()) if task_id else self._callback_log)
 
-    def scheduled_callbacks(self) -> list[CallbackAttempt]:
-        """Attempts waiting for their due time, soonest first."""
-        with self._lock:
-            return [entry[2] for entry in sorted(self._callbacks_due)]
-
     # -- faults ----------------------------------------------------------------
     def has_faults(self) -> bool:
         """Whether any fault or scenario rule exists (the hot path skips all fault work otherwise)."""

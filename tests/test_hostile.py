@@ -45,6 +45,7 @@ error (an unhandled exception).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -170,8 +171,8 @@ class _Reader:
                 while True:
                     size = int(self._line().split(b";")[0], 16)
                     if size == 0:
-                        while self._line():
-                            pass
+                        while self._line():  # trailer lines, up to the empty one
+                            continue
                         break
                     body += self._take(size)
                     self._take(2)
@@ -195,15 +196,11 @@ def exchange(port: int, data: bytes, *, replies: int = 1, head: bool = False, ha
              timeout: float = 5.0) -> list[Answer]:
     """Send ``data`` on a fresh connection; read up to ``replies`` answers (a ``Dropped`` ends the list)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        try:
+        with contextlib.suppress(OSError):  # the server may answer and close before reading it all
             sock.sendall(data)
-        except OSError:
-            pass  # the server may answer and close before reading everything: read what it said
         if half_close:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
         reader = _Reader(sock)
         answers: list[Answer] = []
         for _ in range(replies):
