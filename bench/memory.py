@@ -44,7 +44,7 @@ def measure(counts: list[int]) -> dict:
         results[count] = {"rss_bytes_per_task": round((_rss() - base_rss) / max(1, count - counts[0]))
                           if count > counts[0] else None}
     return {"traced_bytes_per_task": round(traced), "by_count": results,
-            "create_seconds": round(time.perf_counter() - started, 1), "tasks": emulator.store.task_count()}
+            "create_seconds": round(time.perf_counter() - started, 1), "tasks": emulator.task_count()}
 
 
 if __name__ == "__main__":

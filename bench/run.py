@@ -221,7 +221,7 @@ def startup(times: int = 5) -> dict:
         finally:
             server.stop()
     imports = min(float(_run(sys.executable, "-c", "import time; t = time.perf_counter(); "
-                             "import mock_server.web.app, uvicorn; print(time.perf_counter() - t)").stdout)
+                             "import mock_server.http.app, uvicorn; print(time.perf_counter() - t)").stdout)
                    for _ in range(3))
     return {"median_s": round(statistics.median(spawned), 3), "runs_s": [round(s, 3) for s in spawned],
             "import_s": round(imports, 3)}

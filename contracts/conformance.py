@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from mock_server import rules
-from mock_server.catalog import CATALOG
 from mock_server.contract import ApiContract, api_contract
+from mock_server.core import rules
 from mock_server.errors import ApiError
+from mock_server.families import registry
 
 _AUTH = re.compile(r"Bearer\s+\S+", re.IGNORECASE)
 _JSON_TYPE = re.compile(r"\s*application/([a-z0-9.+-]*\+)?json\s*(;.*)?$", re.IGNORECASE)
@@ -153,7 +153,7 @@ def _check_create(report: Report, contract: ApiContract, headers: Mapping[str, s
     if not violations:
         context = rules.RuleContext(allow_local_callbacks, schema.defaults.get("duration"))
         report.problems += [Problem("", name, message) for name, message in
-                            rules.broken(CATALOG[schema.name], known, context)]
+                            rules.broken(registry()[schema.name], known, context)]
 
 
 def assert_conforms(method: str, url: str, headers: Mapping[str, str] | None = None,

@@ -1,28 +1,30 @@
 """Seeded factories (faker) of valid requests and of task and callback bodies.
 
     make = RequestFactory(seed=1)
-    make.text_to_video()                              # a valid random body
-    make.image_to_video(frames=2, quality="1080p")    # options pin what you care about
-    make.for_model("kling-o3-reference-to-video", multi_shot=True, elements=2)
-    for name, body in make.variants(): ...            # every model x every option
+    make.body("kling-o3-text-to-video")               # a valid random body for any model id
+    make.body("kling-o3-image-to-video", frames=2, quality="1080p")  # options pin what you care about
+    make.body("kling-o3-reference-to-video", multi_shot=True, elements=2)
+    for name, body in make.variants(): ...            # every model x every option it takes
     make.task("failed", error_code="generation_timeout")
     make.callback("completed")
 
-Ranges, enums and defaults come from openapi.yaml, limits from the model
-catalog, so generated bodies follow the contract as it changes.
+Fields, ranges, enums and defaults come from openapi.yaml; which options a
+model takes (frames, reference images, a video, elements, multi-shot, sound)
+and its limits come from the model registry, so generated bodies follow the
+contract as it changes, for every model it serves.
 """
 from __future__ import annotations
 
 import string
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from faker import Faker
 
-from mock_server.catalog import CATALOG
 from mock_server.contract import api_contract
-from mock_server.tasks import ERROR_MESSAGES
+from mock_server.core.tasks import ERROR_MESSAGES
+from mock_server.families import ModelSpec, registry
 
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -34,16 +36,19 @@ class RequestFactory:
         self.faker = Faker()
         self.faker.seed_instance(seed)
         self.contract = api_contract()
+        self.registry = registry()
 
     # -- helpers -------------------------------------------------------------
-    def _field(self, model: str, name: str) -> dict[str, Any]:
-        return self.contract.models[model].schema.get("properties", {}).get(name, {})
+    def _properties(self, model: str) -> Mapping[str, Any]:
+        properties: Mapping[str, Any] = self.contract.models[model].schema.get("properties", {})
+        return properties
 
-    def _pick(self, model: str, name: str) -> Any:
-        return self.faker.random_element(self._field(model, name)["enum"])
+    def _pick(self, field: Mapping[str, Any]) -> Any:
+        return self.faker.random_element([v for v in field["enum"] if isinstance(v, str)] or field["enum"])
 
-    def _duration(self, model: str) -> int:
-        field = self._field(model, "duration")
+    def _duration(self, field: Mapping[str, Any]) -> int:
+        if "enum" in field:
+            return int(self.faker.random_element(field["enum"]))
         return self.faker.random_int(field["minimum"], field["maximum"])
 
     def _url(self, kind: str) -> str:
@@ -60,15 +65,59 @@ class RequestFactory:
         return [{"index": i + 1, "prompt": self.faker.sentence(nb_words=6), "duration": str(b - a)}
                 for i, (a, b) in enumerate(zip(bounds, bounds[1:]))]
 
-    def _common(self, model: str, body: dict[str, Any], *, elements: int, multi_shot: bool,
-                callback_url: str | bool | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def _refuse(spec: ModelSpec, option: str, capability: str) -> None:
+        if not spec.has(capability):
+            raise ValueError(f"{spec.id} does not take {option} (no {capability} capability)")
+
+    # -- requests --------------------------------------------------------------
+    def body(self, model: str, *, frames: int | None = None, reference_images: int = 0, elements: int = 0,
+             multi_shot: bool = False, callback_url: str | bool | None = None, **overrides: Any) -> dict[str, Any]:
+        """A valid body for ``model`` with random values for its optional fields.
+
+        ``frames`` (first and last frame: 0-2; default 1 where the model takes a first frame),
+        ``reference_images``, ``elements``, ``multi_shot`` and ``callback_url`` (a URL, or True for a
+        random https one) are asked of the model's capabilities: a model without them raises
+        ValueError. ``overrides`` are set last, as given.
+        """
+        spec = self.registry[model]
+        props = self._properties(model)
+        body: dict[str, Any] = {"model": model}
+        if "prompt" in props:
+            body["prompt"] = self._prompt()
+        if spec.video_input:
+            body["video_url"] = self._url("video")
+        if "duration" in props and not spec.has("edit_billing"):
+            body["duration"] = self._duration(props["duration"])
+        for name in ("aspect_ratio", "quality"):
+            if name in props and "enum" in props[name]:
+                body[name] = self._pick(props[name])
+        if spec.has("audio_switch"):
+            body["sound"] = self.faker.random_element(["on", "off"])
+        if "keep_original_sound" in props:
+            body["keep_original_sound"] = self.faker.boolean()
+        frames = (1 if spec.has("first_frame") else 0) if frames is None else frames
+        if frames:
+            self._refuse(spec, "frames", "first_frame")
+            if frames >= 2:
+                self._refuse(spec, "two frames", "last_frame")
+            body["image_start"] = self._url("image")
+            if frames >= 2:
+                body["image_end"] = self._url("image")
+        if reference_images:
+            self._refuse(spec, "reference_images", "reference_images")
+            body["image_urls"] = [self._url("image") for _ in range(reference_images)]
+        if spec.has("first_frame") and not frames and not reference_images:
+            raise ValueError(f"{model} needs an image: frames or reference_images")
         params: dict[str, Any] = {}
         if elements:
+            self._refuse(spec, "elements", "elements")
             params["element_list"] = [{"element_id": str(self.faker.random_number(digits=6, fix_len=True))}
                                       for _ in range(elements)]
             body["prompt"] = f"<<<element_{elements}>>> " + body.get("prompt", self._prompt())
         if multi_shot:
-            duration = body.setdefault("duration", self._duration(model))
+            self._refuse(spec, "multi_shot", "multi_shot")
+            duration = body.setdefault("duration", self._duration(props["duration"]))
             params.update(multi_shot=True, shot_type="customize", multi_prompt=self._shots(duration))
             body.pop("prompt", None)
         if params:
@@ -79,80 +128,40 @@ class RequestFactory:
         body.update(overrides)
         return body
 
-    # -- requests --------------------------------------------------------------
-    def text_to_video(self, *, elements: int = 0, multi_shot: bool = False, callback_url: str | bool | None = None,
-                      **overrides: Any) -> dict[str, Any]:
-        """A text-to-video body with random duration, aspect ratio, quality and sound."""
-        model = "kling-o3-text-to-video"
-        body = {"model": model, "prompt": self._prompt(), "duration": self._duration(model),
-                "aspect_ratio": self._pick(model, "aspect_ratio"), "quality": self._pick(model, "quality"),
-                "sound": self.faker.random_element(["on", "off"])}
-        return self._common(model, body, elements=elements, multi_shot=multi_shot,
-                            callback_url=callback_url, overrides=overrides)
+    def text_to_video(self, **options: Any) -> dict[str, Any]:
+        """A ``kling-o3-text-to-video`` body (see :meth:`body`)."""
+        return self.body("kling-o3-text-to-video", **options)
 
-    def image_to_video(self, *, frames: int = 1, reference_images: int = 0, elements: int = 0,
-                       multi_shot: bool = False, callback_url: str | bool | None = None,
-                       **overrides: Any) -> dict[str, Any]:
-        """An image-to-video body: ``frames`` (0-2) first/last frames plus ``reference_images``."""
-        model = "kling-o3-image-to-video"
-        if frames + reference_images == 0:
-            raise ValueError("image-to-video needs at least one image")
-        body: dict[str, Any] = {"model": model, "prompt": self._prompt(), "duration": self._duration(model),
-                                "quality": self._pick(model, "quality")}
-        if frames >= 1:
-            body["image_start"] = self._url("image")
-        if frames >= 2:
-            body["image_end"] = self._url("image")
-        if reference_images:
-            body["image_urls"] = [self._url("image") for _ in range(reference_images)]
-        return self._common(model, body, elements=elements, multi_shot=multi_shot,
-                            callback_url=callback_url, overrides=overrides)
+    def image_to_video(self, **options: Any) -> dict[str, Any]:
+        """A ``kling-o3-image-to-video`` body (see :meth:`body`)."""
+        return self.body("kling-o3-image-to-video", **options)
 
-    def _video_input(self, model: str, *, reference_images: int, elements: int, multi_shot: bool,
-                     callback_url: str | bool | None, overrides: dict[str, Any]) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": model, "prompt": self._prompt(), "video_url": self._url("video"),
-                                "quality": self._pick(model, "quality"),
-                                "keep_original_sound": self.faker.boolean()}
-        if "duration" in self.contract.models[model].schema["properties"]:
-            body["duration"] = self._duration(model)
-            body["aspect_ratio"] = self._pick(model, "aspect_ratio")
-        if reference_images:
-            body["image_urls"] = [self._url("image") for _ in range(reference_images)]
-        return self._common(model, body, elements=elements, multi_shot=multi_shot,
-                            callback_url=callback_url, overrides=overrides)
+    def reference_to_video(self, **options: Any) -> dict[str, Any]:
+        """A ``kling-o3-reference-to-video`` body (see :meth:`body`)."""
+        return self.body("kling-o3-reference-to-video", **options)
 
-    def reference_to_video(self, *, reference_images: int = 0, elements: int = 0, multi_shot: bool = False,
-                           callback_url: str | bool | None = None, **overrides: Any) -> dict[str, Any]:
-        """A reference-to-video body (a reference video, optional images and elements)."""
-        return self._video_input("kling-o3-reference-to-video", reference_images=reference_images, elements=elements,
-                                 multi_shot=multi_shot, callback_url=callback_url, overrides=overrides)
-
-    def video_edit(self, *, reference_images: int = 0, elements: int = 0, callback_url: str | bool | None = None,
-                   **overrides: Any) -> dict[str, Any]:
-        """A video-edit body (the output follows the input video)."""
-        return self._video_input("kling-o3-video-edit", reference_images=reference_images, elements=elements,
-                                 multi_shot=False, callback_url=callback_url, overrides=overrides)
-
-    def for_model(self, model: str, **options: Any) -> dict[str, Any]:
-        """A body for ``model`` by name, with the same options as the per-model methods."""
-        makers = {"text": self.text_to_video, "image": self.image_to_video,
-                  "reference": self.reference_to_video, "edit": self.video_edit}
-        return makers[CATALOG[model].mode](**options)
+    def video_edit(self, **options: Any) -> dict[str, Any]:
+        """A ``kling-o3-video-edit`` body (see :meth:`body`)."""
+        return self.body("kling-o3-video-edit", **options)
 
     def variants(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """``(name, body)`` for every model with each option: minimal, elements, multi-shot, callback."""
-        for model, spec in CATALOG.items():
-            short = spec.mode
-            yield f"{short}", self.for_model(model)
-            yield f"{short}-elements", self.for_model(model, elements=min(2, spec.max_elements_with_start_frame or 2))
-            yield f"{short}-callback", self.for_model(model, callback_url=True)
-            if short != "edit":
-                yield f"{short}-multi-shot", self.for_model(model, multi_shot=True)
-            if short == "image":
-                yield "image-first-last", self.image_to_video(frames=2)
-                yield "image-references", self.image_to_video(frames=0, reference_images=3, elements=2)
-            if short in ("reference", "edit"):
-                yield f"{short}-images", self.for_model(model, reference_images=2, elements=2)
+        """``(name, body)`` for every model with each option it takes: minimal, elements, multi-shot, callback..."""
+        for model, spec in self.registry.items():
+            limits = spec.limits
+            yield model, self.body(model)
+            yield f"{model}-callback", self.body(model, callback_url=True)
+            if spec.has("elements"):
+                most = min(2, limits.get("elements_with_first_frame", 2), limits.get("elements", 2))
+                yield f"{model}-elements", self.body(model, elements=most)
+            if spec.has("multi_shot"):
+                yield f"{model}-multi-shot", self.body(model, multi_shot=True)
+            if spec.has("last_frame"):
+                yield f"{model}-first-last", self.body(model, frames=2)
+            if spec.has("reference_images"):
+                elements = 2 if spec.has("elements") else 0
+                images = max(1, min(3, limits.get("media", 3) - elements))
+                yield f"{model}-references", self.body(model, frames=0 if spec.has("first_frame") else None,
+                                                       reference_images=images, elements=elements)
 
     # -- responses ---------------------------------------------------------------
     def task_id(self, created: int | None = None) -> str:

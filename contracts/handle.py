@@ -11,7 +11,7 @@ from typing import Any
 from mock_server import Emulator
 from mock_server.contract import admin_contract
 from mock_server.errors import ApiError
-from mock_server.views import account_body, admin_task_body, callback_body
+from mock_server.http.views import account_body, admin_task_body, callback_body
 
 from .conformance import ContractWarning, Report, check_request
 
@@ -56,14 +56,12 @@ class EvolinkHandle:
         """Delivery attempts (``GET /_mock/callbacks``), after waiting up to ``wait`` s for due ones."""
         if wait:
             self._wait(wait)
-        return [callback_body(a) for a in self.emulator.store.callback_log(task_id)]
+        return [callback_body(a) for a in self.emulator.callbacks(task_id)]
 
     # -- accounts ---------------------------------------------------------------
     def account(self, key: str | None = None) -> dict[str, Any]:
         """A key's ledger (``api_key`` by default); a key never seen starts with the default grant."""
-        account = self.emulator.store.provision(key or self.api_key, self.emulator.settings.credits)
-        self.emulator.now()
-        return account_body(account)
+        return account_body(self.emulator.ensure_account(key or self.api_key))
 
     def grant(self, credits: float | str, key: str | None = None, models: list[str] | None = None) -> dict[str, Any]:
         """(Re)create an account with ``credits``, optionally limited to ``models``."""
@@ -72,14 +70,15 @@ class EvolinkHandle:
 
     def revoke(self, key: str | None = None) -> None:
         """Revoke a key: its requests get 401."""
-        self.emulator.store.provision(key or self.api_key, self.emulator.settings.credits)
-        self.emulator.store.revoke(key or self.api_key)
+        self.emulator.ensure_account(key or self.api_key)
+        self.emulator.revoke(key or self.api_key)
 
     # -- tasks ------------------------------------------------------------------
     def tasks(self, key: str | None = None) -> list[dict[str, Any]]:
         """Every task (of ``key`` if given) with timeline, outcome and billing."""
-        now = self.emulator.now()
-        return [admin_task_body(t, now, self.base_url) for t in self.emulator.store.tasks(key)]
+        tasks = self.emulator.tasks(key)
+        now = self.emulator.clock.now()
+        return [admin_task_body(t, now, self.base_url) for t in tasks]
 
     def task(self, task_id: str) -> dict[str, Any]:
         """One task's admin view, with its callback attempts."""
@@ -107,7 +106,7 @@ class EvolinkHandle:
 
     def clear_faults(self) -> None:
         """Remove every fault and scenario rule."""
-        self.emulator.store.clear_faults()
+        self.emulator.clear_faults()
 
     @staticmethod
     def _admin(action: Callable[[], Any]) -> Any:

@@ -11,7 +11,7 @@ import httpx
 import respx
 
 from mock_server import Emulator, Settings, create_app
-from mock_server.callbacks import CallbackDispatcher
+from mock_server.workers.callbacks import CallbackDispatcher
 
 from .conformance import Sink
 from . import DEFAULT_BASE_URL

@@ -11,7 +11,7 @@ from typing import Any
 import uvicorn
 
 from mock_server import Emulator, Settings, create_app
-from mock_server.web.app import swap_emulator
+from mock_server.http.app import swap_emulator
 
 ASGIApp = Callable[..., Any]
 

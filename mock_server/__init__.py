@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 __all__ = ["Emulator", "Settings", "create_app", "__version__"]
 
-_LAZY = {"Emulator": "mock_server.emulator", "Settings": "mock_server.config", "create_app": "mock_server.web.app"}
+_LAZY = {"Emulator": "mock_server.core.service", "Settings": "mock_server.config", "create_app": "mock_server.http.app"}
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .emulator import Emulator
-    from .web.app import create_app
+    from .core.service import Emulator
+    from .http.app import create_app
 
 
 def __getattr__(name: str) -> Any:

@@ -1,19 +1,26 @@
-"""``evolink-mock``: the command line: ``serve``, ``contract``, ``drift``."""
+"""``evolink-mock serve`` (and ``python -m mock_server``): run the emulator on uvicorn.
+
+The full ``evolink-mock`` command (``serve``, ``contract``, ``drift``) lives in
+the testing kit (:mod:`contracts.cli`); the emulator needs only this part.
+"""
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from collections.abc import Sequence
-
-from contracts import contract_command
-from contracts.drift import cli as drift_command
+from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .config import Settings
 
+CONTRACT_ENV = "EVOLINK_MOCK_CONTRACT"
 
-def _serve_parser(sub: argparse._SubParsersAction) -> None:
+
+def add_serve_parser(sub: Any) -> None:
+    """Register ``serve`` on a sub-command parser."""
     p = sub.add_parser("serve", help="run the emulator (Starlette on uvicorn)",
                        description="Run the emulator. Options override the EVOLINK_MOCK_* environment variables.")
     p.add_argument("--host", help="interface to bind (EVOLINK_MOCK_HOST, default 127.0.0.1)")
@@ -22,6 +29,8 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
                    help="mock seconds per wall second; 0 = manual clock (EVOLINK_MOCK_SPEED, default 60)")
     p.add_argument("--seed", type=int, help="seed for ids and timings (EVOLINK_MOCK_SEED)")
     p.add_argument("--store", help="state store: 'memory' (EVOLINK_MOCK_STORE, default memory)")
+    p.add_argument("--contract", type=Path, metavar="FILE",
+                   help=f"serve another openapi.yaml, e.g. with a model added ({CONTRACT_ENV}, default: the bundled one)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--access-log", action="store_true", help="log every request (off by default: it is slow)")
     p.set_defaults(run=serve)
@@ -36,7 +45,7 @@ def freeze_survivors() -> None:
     The price: reference cycles among frozen objects are not collected until
     ``POST /_mock/reset``, which unfreezes them; plain garbage is still freed at once.
     """
-    def after_full_collection(phase: str, info: dict) -> None:
+    def after_full_collection(phase: str, info: dict[str, Any]) -> None:
         if phase == "stop" and info["generation"] == 2:
             gc.freeze()
 
@@ -49,11 +58,13 @@ def serve(args: argparse.Namespace) -> int:
     """Start uvicorn on the configured host and port."""
     import uvicorn
 
-    from .web.app import create_app
+    if args.contract is not None:
+        if not args.contract.is_file():
+            raise ValueError(f"--contract: no such file {args.contract}")
+        os.environ[CONTRACT_ENV] = str(args.contract.resolve())
+    from .http.app import create_app
 
     settings = Settings.from_env(host=args.host, port=args.port, speed=args.speed, seed=args.seed, store=args.store)
-    if settings.store != "memory":
-        raise ValueError(f"unsupported store {settings.store!r}: only 'memory' is available")
     app = create_app(settings)
     freeze_survivors()
     clock = "manual clock (advance it with POST /_mock/clock/advance)" if settings.speed == 0 \
@@ -65,25 +76,11 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``evolink-mock`` argument parser."""
-    parser = argparse.ArgumentParser(prog="evolink-mock",
-                                     description="A local emulator of the EvoLink video API and its test kit.")
-    parser.add_argument("--version", action="version", version=f"evolink-mock {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _serve_parser(sub)
-    contract_command.add_parser(sub)
-    drift_command.add_parser(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; ``serve`` when no command is given."""
-    parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv or ["serve"])
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed command; configuration errors exit 2 with one line on stderr."""
     try:
-        return args.run(args)
+        code: int = args.run(args)
+        return code
     except ValueError as exc:
         print(f"evolink-mock: {exc}", file=sys.stderr)
         return 2
@@ -91,5 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mock_server [options]``: ``evolink-mock serve [options]``."""
+    parser = argparse.ArgumentParser(prog="python -m mock_server", description="Run the EvoLink API emulator.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_serve_parser(sub)
+    return run(parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)]))

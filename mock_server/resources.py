@@ -1,10 +1,13 @@
 """Where the contract and the fixture data live, in a checkout and in a wheel.
 
 In a checkout (or an editable install) they sit at the repository root next to
-``mock_server/``; a wheel carries copies under ``mock_server/_data/``.
+``mock_server/``; a wheel carries copies under ``mock_server/_data/``. The
+``EVOLINK_MOCK_CONTRACT`` setting (``serve --contract``) points at another
+contract, read once per process.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -20,8 +23,9 @@ def _find(name: str) -> Path:
 
 
 def contract_path() -> Path:
-    """The public API contract, ``openapi.yaml``."""
-    return _find("openapi.yaml")
+    """The public API contract: ``$EVOLINK_MOCK_CONTRACT`` when set, else the bundled ``openapi.yaml``."""
+    override = os.environ.get("EVOLINK_MOCK_CONTRACT", "").strip()
+    return Path(override) if override else _find("openapi.yaml")
 
 
 def fixtures_dir() -> Path:

@@ -70,5 +70,5 @@ def test_core_ledger_is_exact_under_threads_without_an_event_loop() -> None:
         statuses = list(pool.map(lambda key: (key, create(key)), [k for k in KEYS for _ in range(REQUESTS_PER_KEY)]))
     for key in KEYS:
         assert Counter(s for k, s in statuses if k == key) == {200: FUNDED, 402: REQUESTS_PER_KEY - FUNDED}
-        account = accounts[key]
+        account = emulator.account(key)
         assert (account.balance, account.reserved, account.running) == (0, PRICE * FUNDED, FUNDED)

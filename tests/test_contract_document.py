@@ -7,7 +7,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from conftest import Api
-from mock_server.catalog import CATALOG
+from mock_server.families import registry
 from mock_server.contract import api_contract, load_yaml
 from mock_server.resources import admin_contract_path, contract_path
 
@@ -25,13 +25,13 @@ def test_documents_are_valid_openapi_3_1(path: Any) -> None:
 
 def test_every_model_has_a_schema_and_a_catalog_entry() -> None:
     mapping = SPEC["components"]["schemas"]["VideoGenerationRequest"]["discriminator"]["mapping"]
-    assert set(mapping) == set(CATALOG) == set(api_contract().models)
+    assert set(mapping) == set(registry()) == set(api_contract().models)
     one_of = {ref["$ref"] for ref in SPEC["components"]["schemas"]["VideoGenerationRequest"]["oneOf"]}
     assert one_of == set(mapping.values())
 
 
 def test_every_model_has_an_example() -> None:
-    assert {example["value"]["model"] for example in EXAMPLES.values()} == set(CATALOG)
+    assert {example["value"]["model"] for example in EXAMPLES.values()} == set(registry())
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 
 from mock_server import Emulator, Settings
-from mock_server.views import task_body
+from mock_server.http.views import task_body
 
 BODY = {"model": "kling-o3-text-to-video", "prompt": "scale"}
 
@@ -31,14 +31,14 @@ def _calls(action: Callable[[], object]) -> int:
 def _emulator_with(tasks: int) -> tuple[Emulator, str]:
     emulator = Emulator(Settings(speed=0, seed=11))
     account = emulator.put_account("sk-scaling-0001", emulator.settings.credits * 1000, None)
-    first = emulator.create_task(account, BODY)[0]["id"]
+    first = emulator.create_task(account, BODY)[0].id
     for _ in range(tasks - 1):
         emulator.create_task(account, BODY)
     return emulator, first
 
 
 def _poll(emulator: Emulator, task_id: str) -> Callable[[], object]:
-    account = emulator.store.account("sk-scaling-0001")
+    account = emulator.account("sk-scaling-0001")
     return lambda: task_body(emulator.owned_task(account, task_id), emulator.now(), "http://127.0.0.1:8000")
 
 
@@ -53,15 +53,15 @@ def test_creating_tasks_starts_no_thread_and_schedules_one_due_entry_each() -> N
     threads = threading.active_count()
     emulator, _ = _emulator_with(2000)
     assert threading.active_count() == threads
-    assert emulator.store.due_count() == 2000  # one settlement each, nothing else
-    assert emulator.store.settle_due(emulator.clock.now()) == []  # nothing due yet: nothing touched
+    assert emulator.due_count() == 2000  # one settlement each, nothing else
+    assert emulator.settle_due(2000) == 0  # nothing due yet: nothing touched
 
 
 def test_advancing_settles_exactly_the_tasks_that_ended() -> None:
     emulator, _ = _emulator_with(500)
-    ends = sorted(task.ends for task in emulator.store.tasks())
+    ends = sorted(task.ends for task in emulator.tasks())
     middle = ends[249]
     emulator.clock.advance(middle - emulator.clock.now())
-    settled = emulator.store.settle_due(emulator.clock.now())
-    assert len(settled) == 250 and all(task.settled == "charged" for task in settled)
-    assert emulator.store.due_count() == 250
+    assert emulator.settle_due(500) == 250
+    assert [task.settled for task in emulator.tasks()].count("charged") == 250
+    assert emulator.due_count() == 250

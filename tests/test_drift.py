@@ -18,7 +18,7 @@ from contracts.drift.probes import catalogue
 from contracts.drift.samples import DRIFTED_SAMPLE, DRIFTS, EMULATOR_SAMPLE
 from contracts.server import LiveServer
 from mock_server import Settings
-from mock_server.cli import main
+from contracts.cli import main
 from mock_server.resources import fixtures_dir
 
 KEY = "sk-drift-SECRET-7f3a9c21e5"
@@ -141,7 +141,7 @@ def test_the_emulator_does_not_drift_from_itself_and_budget_0_creates_no_task(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with LiveServer(Settings(speed=0)) as server:
         code, out, err = drift(capsys, *live(server, "--report", str(tmp_path / "report.json")))
-        assert server.emulator.store.task_count() == 0
+        assert server.emulator.task_count() == 0
     assert (code, err) == (0, ""), out + err
     free = {p.name for p in catalogue() if not p.lifecycle}
     assert verdicts(out) == {**{name: "ok" for name in free}, PAID: "skipped"}
@@ -155,7 +155,7 @@ def test_the_paid_probe_states_its_cost_first_then_completes_without_drift(
         capsys: pytest.CaptureFixture[str]) -> None:
     with LiveServer(Settings(speed=1000)) as server:
         code, out, err = drift(capsys, *live(server, "--max-credits", "20", *FAST_POLLS))
-        account = server.emulator.store.account(KEY)
+        account = server.emulator.account(KEY)
     assert (code, err) == (0, ""), out + err
     lines = out.splitlines()
     announced = lines.index(f"paid    {PAID}: 16.2 credits (budget 20, spent 0)")
@@ -169,7 +169,7 @@ def test_the_paid_probe_is_skipped_with_its_reason_when_the_budget_is_too_small(
         capsys: pytest.CaptureFixture[str]) -> None:
     with LiveServer(Settings(speed=1000)) as server:
         code, out, _ = drift(capsys, *live(server, "--max-credits", "10"))
-        assert server.emulator.store.task_count() == 0
+        assert server.emulator.task_count() == 0
     assert code == 0
     assert f"skipped {PAID}  costs 16.2 credits, budget 10 (--max-credits 16.2 or more would send it)" in out
     assert "paid    " not in out
@@ -201,7 +201,7 @@ def test_probes_kept_free_by_the_http_callback_are_skipped_when_a_target_accepts
         capsys: pytest.CaptureFixture[str]) -> None:
     with LiveServer(Settings(speed=0, allow_local_callbacks=True)) as server:
         code, out, _ = drift(capsys, *live(server))
-        created = server.emulator.store.task_count()
+        created = server.emulator.task_count()
     found = verdicts(out)
     guarded = [p.name for p in catalogue() if p.relies_on == "callback_http"]
     assert code == 1 and created == 3 and len(guarded) >= 8
@@ -221,15 +221,15 @@ def test_every_drift_of_a_drifted_upstream_is_named(capsys: pytest.CaptureFixtur
         "unknown_model: error.code type: expected a string / actual int 400",
         "unknown_model: error keys: expected code, message, type / actual code, message, param, type",
         "credits: missing key: expected data.token.used_credits / actual absent",
-        "duration_above_max_t2v: status: expected 400 / actual 200",
-        "duration_above_max_t2v: accepted: expected refused (no task created) / actual 200: task task-unified-",
-        "duration_above_max_t2v: schema VideoGenerationTask usage.billing_rule: expected valid / actual",
+        "duration_above_max_kling-o3-text-to-video: status: expected 400 / actual 200",
+        "duration_above_max_kling-o3-text-to-video: accepted: expected refused (no task created) / actual 200: task task-unified-",
+        "duration_above_max_kling-o3-text-to-video: schema VideoGenerationTask usage.billing_rule: expected valid / actual",
     ]
     for line in expected_lines:
         assert line in out, line
     assert "81 credits reserved" in out  # the unexpected task's cost is never hidden
     assert "81 credits spent (budget 0)" in out
-    assert verdicts(out)["duration_below_min_t2v"] == "drift"  # integer codes everywhere
+    assert verdicts(out)["duration_below_min_kling-o3-text-to-video"] == "drift"  # integer codes everywhere
     assert "no such model for Bearer <redacted>" in out and KEY not in out
 
 
@@ -310,7 +310,7 @@ def test_a_key_refused_on_every_route_exits_2(capsys: pytest.CaptureFixture[str]
         httpx.put(f"{server.base_url}/_mock/accounts/{KEY}", json={"granted": 100}).raise_for_status()
         httpx.delete(f"{server.base_url}/_mock/accounts/{KEY}").raise_for_status()
         code, out, err = drift(capsys, *live(server))
-        assert server.emulator.store.task_count() == 0
+        assert server.emulator.task_count() == 0
     assert code == 2
     assert "the API key was refused (401) on every route" in err and KEY not in out + err
 
@@ -336,7 +336,7 @@ def test_the_console_script_replays_and_keeps_the_cli_light() -> None:
     result = subprocess.run([str(script), "drift", "--replay", str(SAMPLES / EMULATOR_SAMPLE)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "no drift (exit 0)" in result.stdout, result.stdout + result.stderr
-    check = ("import sys, mock_server.cli; "
+    check = ("import sys, contracts.cli; "
              "assert sorted(m for m in sys.modules if m.startswith('contracts.drift')) == "
              "['contracts.drift', 'contracts.drift.cli'], sorted(sys.modules)")
     assert subprocess.run([sys.executable, "-c", check], capture_output=True, timeout=60).returncode == 0

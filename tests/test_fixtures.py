@@ -8,7 +8,7 @@ import jsonschema_rs
 import pytest
 
 from conftest import Api
-from mock_server.catalog import CATALOG
+from mock_server.families import registry
 from mock_server.contract import api_contract
 from mock_server.resources import fixtures_dir
 
@@ -24,7 +24,7 @@ def _schema_for(path: Path) -> str:
 
 def test_every_model_has_a_request_fixture() -> None:
     models = {json.loads(p.read_text())["model"] for p in REQUESTS}
-    assert models == set(CATALOG)
+    assert models == set(registry())
 
 
 @pytest.mark.parametrize("path", REQUESTS, ids=lambda p: p.name)

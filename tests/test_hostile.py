@@ -842,24 +842,24 @@ class Battery:
 
     def stray_faults(self) -> list[Any]:
         """Remove and return the fault rules a garbage request managed to add."""
-        store = self.server.emulator.store
-        return [store.remove_fault(rule.id) for rule in list(store.faults())]
+        emulator = self.server.emulator
+        return [emulator.remove_fault(rule.id) for rule in list(emulator.faults())]
 
     def assert_untouched(self) -> None:
         """Healthy, and every ledger, the task count, the clock and the fault list as the battery found them."""
         health = self.http.get("/_mock/health")
         assert health.status_code == 200 and health.json()["status"] == "ok", health.text
-        store = self.server.emulator.store
+        emulator = self.server.emulator
         for key, granted in GRANTS.items():
-            account = store.account(key)
+            account = emulator.account(key)
             assert account is not None, key
             ledger = (account.granted, account.balance, account.reserved, account.charged, account.running,
                       account.revoked, account.models)
             assert ledger == (Decimal(granted), Decimal(granted), 0, 0, 0, False, None), (key, ledger)
-        assert {a.key for a in store.accounts()} == set(GRANTS) | self.fresh_keys, "a garbage request made an account"
-        assert store.task_count() == self.tasks_on_purpose, [t.id for t in store.tasks()]
-        assert store.faults() == [], store.faults()
-        assert store.clock_offset() == 0, "a garbage request moved the clock"
+        assert {a.key for a in emulator.accounts()} == set(GRANTS) | self.fresh_keys, "a garbage request made an account"
+        assert emulator.task_count() == self.tasks_on_purpose, [t.id for t in emulator.tasks()]
+        assert emulator.faults() == [], emulator.faults()
+        assert emulator.clock.offset == 0, "a garbage request moved the clock"
         assert not self.errors.records, self.errors.lines()
 
 

@@ -119,7 +119,7 @@ def test_handle_controls(evolink_mock: EvolinkHandle) -> None:
     rule = evolink_mock.scenario("stuck", times=1)
     assert rule["kind"] == "scenario" and rule["times"] == 1
     evolink_mock.clear_faults()
-    assert evolink_mock.emulator.store.faults() == []
+    assert evolink_mock.emulator.faults() == []
     with pytest.raises(ValueError, match="not found"):
         evolink_mock.task("task-unified-1234567890-abcdefgh")
 

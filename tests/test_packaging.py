@@ -56,10 +56,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_contains_contract_fixtures_and_both_packages(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"mock_server/_data/openapi.yaml", "mock_server/admin_openapi.yaml", "contracts/__init__.py",
-            "mock_server/emulator.py"} <= names
+            "mock_server/core/service.py"} <= names
     assert any(name.startswith("mock_server/_data/fixtures/") for name in names)
     metadata = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "evolink-mock = mock_server.cli:main" in zipfile.ZipFile(wheel).read(metadata).decode()
+    assert "evolink-mock = contracts.cli:main" in zipfile.ZipFile(wheel).read(metadata).decode()
 
 
 def test_installed_wheel_serves_a_task_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:

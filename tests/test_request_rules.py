@@ -201,7 +201,7 @@ INVALID = {
 @pytest.mark.parametrize("case", INVALID.values(), ids=INVALID.keys())
 def test_invalid_requests_are_400_naming_the_field(api: Api, case: tuple) -> None:
     body, *fragments = case
-    before = api.account() if api.server.emulator.store.account(api.key) else None
+    before = api.account() if api.server.emulator.account(api.key) else None
     assert_error(api.create(body), 400, "invalid_request", "invalid_request_error", *fragments)
     after = api.account()
     assert after["reserved"] == 0 and after["balance"] == after["granted"], "a refused request moved credits"

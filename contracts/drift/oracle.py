@@ -63,9 +63,9 @@ class Oracle:
             return {probe.name: await self._expect(http, probe) for probe in probes}
 
     async def _expect(self, http: httpx.AsyncClient, probe: Probe) -> Expected:
-        before = self.emulator.store.task_count()
+        before = self.emulator.task_count()
         answer = await _send(http, probe.request())
-        if self.emulator.store.task_count() == before:
+        if self.emulator.task_count() == before:
             return Expected(answer)
         cost = number(answer.body["usage"]["credits_reserved"])
         assert cost is not None, answer.body
@@ -74,7 +74,7 @@ class Oracle:
 
     async def _walk(self, http: httpx.AsyncClient, task_id: str) -> dict[str, Any]:
         """The task's body when pending, processing and completed (moving the manual clock)."""
-        task = self.emulator.store.task(task_id)
+        task = self.emulator.find_task(task_id)
         assert task is not None and task.ends is not None
         poll = Request("GET", TASKS + task_id, {"Authorization": f"Bearer {API_KEY}"})
         bodies = {}

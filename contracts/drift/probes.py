@@ -1,4 +1,4 @@
-"""The probe catalogue: one request each, built from the contract and the model catalog.
+"""The probe catalogue: one request each, built from the contract and the model registry.
 
 A probe carries no expected status: the in-process emulator answers the same
 request and that answer is the expectation. A probe may add expectations on
@@ -25,8 +25,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mock_server.catalog import CATALOG
 from mock_server.contract import api_contract
+from mock_server.families import registry
 
 from .exchange import API_KEY, Request
 
@@ -39,7 +39,13 @@ MALFORMED_KEY = "Bearer not-a-valid-key"
 LATE_ERROR_GUARD = "callback_http"
 LATE_ERROR = {"callback_url": "http://example.com/evolink-drift-hook"}
 JSON_TYPE = "application/json"
-_TAGS = {"text": "t2v", "image": "i2v", "reference": "ref", "edit": "edit"}
+#: The model each probe of a kind of request uses: the first, in contract order, with these capabilities.
+_ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # role -> (capabilities needed, lacked)
+    "t2v": (("audio_switch", "multi_shot", "elements"), ("first_frame", "reference_images", "reference_video")),
+    "i2v": (("first_frame", "last_frame", "reference_images", "elements"), ()),
+    "ref": (("reference_video", "reference_images", "multi_shot"), ("edit_billing",)),
+    "edit": (("reference_video", "edit_billing"), ()),
+}
 _DROP = object()
 
 
@@ -77,8 +83,14 @@ class Probe:
 
 
 # -- bodies ---------------------------------------------------------------------------------------
-def _model(tag: str) -> str:
-    return next(name for name, spec in CATALOG.items() if _TAGS[spec.mode] == tag)
+@functools.lru_cache(maxsize=None)
+def _model(role: str) -> str:
+    """A role's model id; a model id stands for itself."""
+    if role not in _ROLES:
+        return role
+    needs, lacks = _ROLES[role]
+    return next(spec.id for spec in registry().values()
+                if all(spec.has(c) for c in needs) and not any(spec.has(c) for c in lacks))
 
 
 def _properties(model: str) -> Mapping[str, Any]:
@@ -95,12 +107,13 @@ def _examples() -> dict[str, dict[str, Any]]:
     return found
 
 
-def base(tag: str, **changes: Any) -> dict[str, Any]:
-    """The model's example body at its cheapest (minimum duration, default quality, no callback), then ``changes``.
+def base(role: str, **changes: Any) -> dict[str, Any]:
+    """A model's example body at its cheapest (minimum duration, default quality, no callback), then ``changes``.
 
+    ``role`` is a model id, or ``t2v``, ``i2v``, ``ref``, ``edit``: the first model of that kind.
     A change to ``_DROP`` removes the field.
     """
-    model = _model(tag)
+    model = _model(role)
     body = {k: v for k, v in copy.deepcopy(_examples()[model]).items() if k not in ("callback_url", "quality")}
     duration = _properties(model).get("duration")
     if duration is not None:
@@ -196,21 +209,21 @@ def _facts() -> Iterator[Probe]:
 
 def _schema_rules() -> Iterator[Probe]:
     """One probe per validation rule of the contract: ranges, enums, lengths, counts, references."""
-    for spec in CATALOG.values():
-        tag, props = _TAGS[spec.mode], _properties(spec.name)
+    for model in registry():
+        props = _properties(model)
         duration = props.get("duration")
         if duration is not None:
             low, high = duration["minimum"], duration["maximum"]
-            yield Probe(f"duration_below_min_{tag}", f"duration {low - 1} on {spec.name} (range {low}-{high}).",
-                        body=base(tag, duration=low - 1), names=("duration",))
-            yield Probe(f"duration_above_max_{tag}", f"duration {high + 1} on {spec.name} (range {low}-{high}).",
-                        body=base(tag, duration=high + 1), names=("duration",))
+            yield Probe(f"duration_below_min_{model}", f"duration {low - 1} on {model} (range {low}-{high}).",
+                        body=base(model, duration=low - 1), names=("duration",))
+            yield Probe(f"duration_above_max_{model}", f"duration {high + 1} on {model} (range {low}-{high}).",
+                        body=base(model, duration=high + 1), names=("duration",))
         for field_name, sub in props.items():
             if "enum" in sub:
                 wrong = _not_in(field_name, sub["enum"])
-                yield Probe(f"{field_name}_not_in_enum_{tag}", f"{field_name} {wrong!r} on {spec.name} "
+                yield Probe(f"{field_name}_not_in_enum_{model}", f"{field_name} {wrong!r} on {model} "
                             f"(allowed: {', '.join(map(str, sub['enum']))}).",
-                            body=base(tag, **{field_name: wrong}), names=(field_name,))
+                            body=base(model, **{field_name: wrong}), names=(field_name,))
     limit = api_contract().schemas["Prompt"]["maxLength"]
     yield Probe("prompt_too_long", f"A prompt of {limit + 1} characters (at most {limit}).",
                 body=base("t2v", prompt="x" * (limit + 1)), names=("prompt",))
@@ -258,28 +271,28 @@ def _multi_shot() -> Iterator[Probe]:
 
 def _media_counts() -> Iterator[Probe]:
     """Element and image limits from the model catalog."""
-    t2v, i2v, ref = (CATALOG[_model(tag)] for tag in ("t2v", "i2v", "ref"))
-    yield Probe("elements_over_max_t2v", f"{t2v.max_elements + 1} elements on text-to-video "
-                f"(at most {t2v.max_elements}).", body=base("t2v", model_params=_elements(t2v.max_elements + 1)),
+    t2v, i2v, ref = (registry()[_model(role)].limits for role in ("t2v", "i2v", "ref"))
+    yield Probe("elements_over_max_t2v", f"{t2v['elements'] + 1} elements on text-to-video "
+                f"(at most {t2v['elements']}).", body=base("t2v", model_params=_elements(t2v["elements"] + 1)),
                 names=("element",))
-    start_limit = i2v.max_elements_with_start_frame or 0
+    start_limit = i2v["elements_with_first_frame"]
     yield Probe("elements_with_start_frame_i2v", f"image_start with {start_limit + 1} elements "
                 f"(at most {start_limit}).", body=base("i2v", image_end=_DROP,
                                                        model_params=_elements(start_limit + 1)),
                 names=("element",))
-    urls = i2v.max_media - start_limit
+    urls = i2v["media"] - start_limit
     yield Probe("images_plus_elements_i2v", f"{urls} image_urls + {start_limit + 1} elements on "
-                f"image-to-video (at most {i2v.max_media} together).",
+                f"image-to-video (at most {i2v['media']} together).",
                 body=base("i2v", image_start=_DROP, image_end=_DROP, image_urls=_images(urls),
                           model_params=_elements(start_limit + 1)), names=("element",))
-    frames = i2v.max_frames_with_end or 0
+    frames = i2v["images_with_last_frame"]
     yield Probe("image_end_with_too_many_images", f"image_start + image_end + image_urls = {frames + 1} "
                 f"images (image_end allows at most {frames}).", body=base("i2v", image_urls=_images(frames - 1)),
                 names=("image_end",))
-    half = ref.max_media // 2 + 1
-    yield Probe("images_plus_elements_ref", f"{half} image_urls + {ref.max_media + 1 - half} elements on "
-                f"reference-to-video (at most {ref.max_media} together).",
-                body=base("ref", image_urls=_images(half), model_params=_elements(ref.max_media + 1 - half)),
+    half = ref["media"] // 2 + 1
+    yield Probe("images_plus_elements_ref", f"{half} image_urls + {ref['media'] + 1 - half} elements on "
+                f"reference-to-video (at most {ref['media']} together).",
+                body=base("ref", image_urls=_images(half), model_params=_elements(ref["media"] + 1 - half)),
                 names=("element",))
     most = api_contract().schemas["VideoImageUrls"]["maxItems"]
     yield Probe("image_urls_over_max_ref", f"{most + 1} image_urls on reference-to-video (at most {most}).",
@@ -288,8 +301,8 @@ def _media_counts() -> Iterator[Probe]:
 
 def _not_in(field_name: str, allowed: list[Any]) -> Any:
     """A value another model allows for this field but this one does not, else a made-up one."""
-    for spec in CATALOG.values():
-        for value in _properties(spec.name).get(field_name, {}).get("enum", ()):
+    for model in registry():
+        for value in _properties(model).get(field_name, {}).get("enum", ()):
             if isinstance(value, str) and value not in allowed:
                 return value
     return "unsupported"

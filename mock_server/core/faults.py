@@ -1,0 +1,137 @@
+"""Faults and scripted outcomes as data: rules matched by route, model and key.
+
+A rule fires always, ``times`` times, or with a seeded ``probability``. Kinds:
+
+- ``latency``: answer ``latency_ms`` later (wall time), then normally;
+- ``rate_limit``: 429 ``rate_limit_exceeded`` with ``Retry-After``;
+- ``server_error``: 500 ``internal_error``;
+- ``drop``: the connection is closed in the middle of the answer;
+- ``task_failure``: the created task fails with ``error_code``;
+- ``scenario``: the created task follows ``scenario`` (the ``X-Mock-Scenario`` syntax).
+
+The last two act on ``create`` only and are spent only by a task that is
+created. Rules are immutable records; firing one is the pure transition
+:func:`draw`, which a store applies atomically. A probabilistic rule's n-th
+draw depends only on the emulator's seed, the rule's definition and n, so
+the same seed and rule give the same sequence whatever else happens.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .draws import Draws
+
+LATENCY, RATE_LIMIT, SERVER_ERROR, DROP, TASK_FAILURE, SCENARIO = (
+    "latency", "rate_limit", "server_error", "drop", "task_failure", "scenario")
+KINDS = (LATENCY, RATE_LIMIT, SERVER_ERROR, DROP, TASK_FAILURE, SCENARIO)
+TERMINAL = (RATE_LIMIT, SERVER_ERROR, DROP)
+TASK_KINDS = (TASK_FAILURE, SCENARIO)
+ROUTES = ("create", "task", "credits", "files")
+_PARAMS = ("route", "model", "key", "times", "probability", "latency_ms", "retry_after", "error_code", "scenario",
+           "seed")
+
+
+class UnknownFaultKind(ValueError):
+    """A rule of a kind the emulator cannot apply."""
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    """One rule: what it matches, what it does, how often; ``fired`` and ``draws`` count its use."""
+
+    id: str
+    kind: str
+    route: str | None = None  # None: every public route (create only for task kinds)
+    model: str | None = None
+    key: str | None = None
+    times: int | None = None  # remaining firings; None: unlimited
+    probability: float = 1.0
+    latency_ms: float = 0.0
+    retry_after: float = 1.0
+    error_code: str | None = None
+    scenario: str | None = None
+    seed: int = 0  # the rule's own seed, mixed with the emulator's
+    fired: int = 0
+    draws: int = 0  # probability draws made so far
+
+    def matches(self, route: str, model: str | None, key: str | None) -> bool:
+        """Whether a request on ``route`` for ``model`` by ``key`` is in scope."""
+        if self.kind in TASK_KINDS and route != "create":
+            return False
+        return ((self.route is None or self.route == route) and (self.model is None or self.model == model)
+                and (self.key is None or self.key == key))
+
+    @property
+    def spent(self) -> bool:
+        return self.times is not None and self.times <= 0
+
+    @property
+    def stream(self) -> str:
+        """What the rule's probability draws are keyed by: its definition, not its id."""
+        params = tuple((name, getattr(self, name)) for name in _PARAMS if name != "seed")
+        return f"fault:{self.seed}:{params!r}"
+
+    def imposed(self) -> str:
+        """The scenario items a task rule imposes."""
+        return f"fail={self.error_code}" if self.kind == TASK_FAILURE else self.scenario or ""
+
+    def view(self) -> dict[str, Any]:
+        """The rule as the admin API shows it."""
+        out: dict[str, Any] = {"id": self.id, "kind": self.kind, "route": self.route, "model": self.model,
+                               "key": self.key, "times": self.times, "probability": self.probability,
+                               "fired": self.fired, "spent": self.spent}
+        extra = {LATENCY: {"latency_ms": self.latency_ms}, RATE_LIMIT: {"retry_after": self.retry_after},
+                 TASK_FAILURE: {"error_code": self.error_code}, SCENARIO: {"scenario": self.scenario}}
+        out.update(extra.get(self.kind, {}))
+        return out
+
+
+def new_rule(rule_id: str, spec: Mapping[str, Any]) -> FaultRule:
+    """A rule from an admin body (already checked against the admin contract); unknown kinds are refused."""
+    kind = spec.get("kind")
+    if kind not in KINDS:
+        raise UnknownFaultKind(f"kind must be one of {', '.join(KINDS)} (got {kind!r})")
+    unknown = set(spec) - {"kind", *_PARAMS}
+    if unknown:
+        raise UnknownFaultKind(f"unknown fault rule field(s): {', '.join(sorted(unknown))}")
+    params = {name: spec[name] for name in _PARAMS if spec.get(name) is not None}
+    if "times" in params:
+        params["times"] = int(params["times"])
+    return FaultRule(id=rule_id, kind=kind, **params)
+
+
+def draw(rule: FaultRule, draws: Draws) -> FaultRule:
+    """The rule after one draw; it fired when its ``fired`` count went up.
+
+    A spent rule does not change. A firing consumes one of ``times``; a
+    probability draw advances ``draws`` whether it fires or not, so the
+    sequence stays the seeded one.
+    """
+    if rule.spent:
+        return rule
+    if rule.probability < 1.0:
+        fires = draws.uniforms(rule.stream, rule.draws)[0] < rule.probability
+        rule = replace(rule, draws=rule.draws + 1)
+        if not fires:
+            return rule
+    return replace(rule, fired=rule.fired + 1, times=None if rule.times is None else rule.times - 1)
+
+
+def give_back(rule: FaultRule) -> FaultRule:
+    """Undo a firing whose request was refused (a task rule is spent only by a created task)."""
+    return replace(rule, fired=rule.fired - 1, times=None if rule.times is None else rule.times + 1)
+
+
+@dataclass(frozen=True)
+class FiredFaults:
+    """What the latency and error rules that fired for one request ask for."""
+
+    latency_ms: float = 0.0
+    terminal: FaultRule | None = None
+
+
+def fired(before: FaultRule, after: FaultRule) -> bool:
+    """Whether a draw that turned ``before`` into ``after`` fired the rule."""
+    return after.fired > before.fired

@@ -1,0 +1,227 @@
+"""The request rules JSON Schema cannot express.
+
+Each rule reads a body that already passed its model's schema and returns a
+message when it is broken. A broken rule is a 400 ``invalid_request`` whose
+``rule`` names the function, so contract tests can tell these from schema
+failures. Each rule declares the top-level fields it reads: it runs whenever
+the body has one of them (a test checks that no rule reads more than it
+declares). Limits come from the model registry; nothing here repeats a
+schema or names a model.
+
+Rules: https://docs.evolink.ai/en/api-manual/video-series/kling/kling-o3-image-to-video
+"""
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+import socket
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import invalid_request
+from ..families import ModelSpec
+
+ALLOW_LOCAL_HINT = "set EVOLINK_MOCK_ALLOW_LOCAL_CALLBACKS=1 to allow them in the emulator"
+_REFERENCE = re.compile(r"<<<(element|image|video)_(\d+)>>>")
+_LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
+_VIDEO_FIELDS = ("video_url", "video_urls", "video")
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """Settings and contract facts the rules need."""
+
+    allow_local_callbacks: bool = False
+    default_duration: int | None = None
+
+
+class RequestView:
+    """The counts the rules look at, read from a valid body on first use."""
+
+    def __init__(self, spec: ModelSpec, body: Mapping[str, Any]) -> None:
+        self.spec = spec
+        self.body = body
+
+    @functools.cached_property
+    def params(self) -> Mapping[str, Any]:
+        params = self.body.get("model_params")
+        return params if isinstance(params, Mapping) else {}
+
+    @functools.cached_property
+    def frames(self) -> int:
+        """``image_start`` + ``image_end``, where the model takes frames."""
+        spec, body = self.spec, self.body
+        return (spec.has("first_frame") and "image_start" in body) + (spec.has("last_frame") and "image_end" in body)
+
+    @functools.cached_property
+    def image_urls(self) -> int:
+        return len(self.body.get("image_urls") or ()) if self.spec.has("reference_images") else 0
+
+    @functools.cached_property
+    def elements(self) -> int:
+        return len(self.params.get("element_list") or ()) if self.spec.has("elements") else 0
+
+    @functools.cached_property
+    def videos(self) -> int:
+        return 1 if self.spec.video_input and any(k in self.body for k in _VIDEO_FIELDS) else 0
+
+    @functools.cached_property
+    def multi_shot(self) -> bool:
+        return self.spec.has("multi_shot") and self.params.get("multi_shot") is True
+
+    @property
+    def images(self) -> int:
+        return self.frames + self.image_urls
+
+    def prompts(self) -> list[tuple[str, str]]:
+        """(field, text) of every prompt the model will read."""
+        out = [("prompt", self.body["prompt"])] if isinstance(self.body.get("prompt"), str) else []
+        if self.multi_shot:
+            shots = self.params.get("multi_prompt") or ()
+            out += [(f"model_params.multi_prompt[{i}].prompt", s["prompt"]) for i, s in enumerate(shots)]
+        return out
+
+
+RuleFunction = Callable[[RequestView, RuleContext], "str | None"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A cross-field rule and the top-level fields it reads."""
+
+    name: str
+    reads: frozenset[str]
+    check: RuleFunction
+
+
+RULES: list[Rule] = []
+
+
+def rule(*reads: str) -> Callable[[RuleFunction], RuleFunction]:
+    """Register a rule that reads the top-level fields ``reads``."""
+    def register(check: RuleFunction) -> RuleFunction:
+        RULES.append(Rule(check.__name__, frozenset(reads), check))
+        return check
+    return register
+
+
+@rule("image_start", "image_end", "image_urls", "model_params")
+def media_count(view: RequestView, _: RuleContext) -> str | None:
+    """Images + elements within the model's limit; elements alone too."""
+    spec, limits = view.spec, view.spec.limits
+    most_elements = limits.get("elements")
+    if most_elements is not None and view.elements > most_elements:
+        return f"model_params.element_list has {view.elements} elements; {spec.id} allows at most {most_elements}"
+    most_media = limits.get("media")
+    if most_media is not None and view.images + view.elements > most_media:
+        return (f"images + elements must be at most {most_media} for {spec.id} "
+                f"(got {view.images} images and {view.elements} elements)")
+    return None
+
+
+@rule("image_end", "image_start", "image_urls")
+def image_end_needs_two_images_at_most(view: RequestView, _: RuleContext) -> str | None:
+    """``image_end`` is refused when the request carries more images than the limit."""
+    limit = view.spec.limits.get("images_with_last_frame")
+    if limit is not None and "image_end" in view.body and view.images > limit:
+        return (f"image_end is not supported when image_start + image_end + image_urls exceed {limit} "
+                f"images (got {view.images})")
+    return None
+
+
+@rule("image_start", "model_params")
+def elements_with_start_frame(view: RequestView, _: RuleContext) -> str | None:
+    """With a first frame, fewer elements are allowed."""
+    limit = view.spec.limits.get("elements_with_first_frame")
+    if limit is not None and "image_start" in view.body and view.elements > limit:
+        return f"with image_start at most {limit} elements are allowed (got {view.elements})"
+    return None
+
+
+@rule("model_params", "duration")
+def multi_shot_durations(view: RequestView, ctx: RuleContext) -> str | None:
+    """The shots' durations add up to the video's duration."""
+    if "model_params" not in view.body or not view.multi_shot:
+        return None
+    shots = view.params.get("multi_prompt") or ()
+    total = sum(int(shot["duration"]) for shot in shots)
+    duration = int(view.body.get("duration", ctx.default_duration or 0))
+    if total != duration:
+        return (f"model_params.multi_prompt durations add up to {total} s but duration is {duration} s; "
+                "they must be equal")
+    return None
+
+
+@rule("prompt", "model_params", "image_start", "image_end", "image_urls", *_VIDEO_FIELDS)
+def prompt_references(view: RequestView, _: RuleContext) -> str | None:
+    """``<<<element_N>>>``, ``<<<image_N>>>``, ``<<<video_1>>>`` point at supplied media."""
+    prompt = view.body.get("prompt")
+    if not (isinstance(prompt, str) and "<<<" in prompt) and not view.multi_shot:
+        return None
+    available = {"element": view.elements, "image": view.images, "video": view.videos}
+    for field, text in view.prompts():
+        if "<<<" not in text:
+            continue
+        for match in _REFERENCE.finditer(text):
+            kind, number = match.group(1), int(match.group(2))
+            if not 1 <= number <= available[kind]:
+                have = available[kind]
+                return (f"{field} references {match.group(0)} but the request supplies "
+                        f"{have} {kind}{'' if have == 1 else 's'}")
+    return None
+
+
+@rule("callback_url")
+def callback_url(view: RequestView, ctx: RuleContext) -> str | None:
+    """https only, and no loopback, private, link-local or ``localhost`` host."""
+    url = view.body.get("callback_url")
+    if url is None or ctx.allow_local_callbacks:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "callback_url is not a valid URL"
+    if parts.scheme.lower() != "https":
+        return f"callback_url must use https (got {parts.scheme}://); {ALLOW_LOCAL_HINT}"
+    host = (parts.hostname or "").lower().rstrip(".")
+    if not host:
+        return "callback_url has no host"
+    if internal_host(host):
+        return f"callback_url must not point at an internal host ({host}); {ALLOW_LOCAL_HINT}"
+    return None
+
+
+def internal_host(host: str) -> bool:
+    """True for localhost names and non-global IP literals. No DNS is resolved."""
+    if host == "localhost" or host.endswith(_LOCAL_SUFFIXES):
+        return True
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
+    except ValueError:
+        try:  # the resolver's legacy IPv4 spellings: 127.1, 0x7f000001, 0177.0.0.1, 2130706433
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return not (mapped or address).is_global
+
+
+def broken(spec: ModelSpec, body: Mapping[str, Any], ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    """``(rule name, message)`` of every broken rule, in order (each rule runs if the body has a field it reads)."""
+    view = RequestView(spec, body)
+    for each in RULES:
+        if each.reads.isdisjoint(body):
+            continue
+        message = each.check(view, ctx)
+        if message:
+            yield each.name, message
+
+
+def check(spec: ModelSpec, body: Mapping[str, Any], ctx: RuleContext) -> None:
+    """Raise a 400 for the first broken rule, naming it."""
+    for name, message in broken(spec, body, ctx):
+        raise invalid_request(message, rule=name)

@@ -1,0 +1,466 @@
+"""The emulator core's one entry point: plain, synchronous, deterministic Python.
+
+The public routes, the admin routes, the pytest handle and the drift oracle
+all call :class:`Emulator`; nothing else touches the store. It takes data and
+a clock reading and returns immutable records; the decisions (validation,
+prices, ledger moves, fault firings, scenarios, what to forget) are made
+here and in the pure modules it calls, and each change is one atomic store
+operation. Time-driven side effects (charging or refunding a finished task)
+are applied from the store's due index whenever the clock is read through
+:meth:`Emulator.now`, and by the background worker.
+
+API reference: https://docs.evolink.ai/en/api-manual/video-series/kling/kling-o3-text-to-video
+"""
+from __future__ import annotations
+
+import functools
+import gc
+import math
+import os
+import re
+import socket
+import sys
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from .. import __version__
+from ..config import Settings
+from ..contract import ApiContract, api_contract
+from ..errors import ApiError, insufficient_quota, invalid_request, model_access_denied, not_found, rate_limited
+from ..errors import unauthorized
+from ..families import ModelSpec, Registry, registry
+from ..families.registry import QUEUE_SECONDS
+from ..store import Store, open_store
+from ..store.port import Conflict, NoSuchTask, Settlement
+from . import callbacks, faults, ledger, pricing, rules, scenarios
+from .callbacks import CallbackAttempt
+from .clock import Clock
+from .draws import Draws, fresh_seed
+from .faults import FaultRule, FiredFaults
+from .ledger import Account, LedgerEntry
+from .tasks import Task
+
+KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_-]{8,}")
+DEFAULT_ASPECT_RATIO = "16:9"  # the result video's shape when the request names none
+TASK_DRAWS = "task"
+_JITTER_LOW, _JITTER_SPAN = 0.9, 0.2  # processing: the model's estimate, +-10%
+_EVERYTHING = sys.maxsize
+
+
+class AlreadyFinished(Exception):
+    """The task reached its final state before the operation."""
+
+
+@functools.lru_cache(maxsize=4)
+def _id_prefix(second: int) -> str:
+    return f"task-unified-{second:010d}-"
+
+
+def _forgettable(task: Task) -> bool:
+    """A task may be forgotten once its billing is final (a running task's credits are reserved)."""
+    return task.settled is not None
+
+
+def _finish(task: Task, account: Account) -> Settlement:
+    """A task that ended: its final billing, then (after it, as the API does) its first callback."""
+    at = task.ends if task.ends is not None else task.created
+    account, task, entry = ledger.settle(account, task, at)
+    callback = CallbackAttempt(task.id, 1, task.callback_url, at) if task.callback_url is not None else None
+    return Settlement(task, account, entry, callback)
+
+
+def _canceller(now: float) -> Callable[[Task, Account], Settlement]:
+    """The cancel transition at ``now``: refuse a finished task, else fail it ``request_cancelled``."""
+    def cancel(task: Task, account: Account) -> Settlement:
+        if task.finished_by(now):
+            raise AlreadyFinished(task.id)
+        return _finish(task._replace(cancelled_at=now), account)
+    return cancel
+
+
+class Emulator:
+    """The EvoLink API's behaviour over a store and a clock."""
+
+    def __init__(self, settings: Settings | None = None, *, store: Store | None = None,
+                 contract: ApiContract | None = None, worker: str | None = None) -> None:
+        self.settings = settings or Settings()
+        self._store = store if store is not None else open_store(self.settings.store)
+        self.contract = contract or api_contract()
+        self.registry: Registry = Registry(self.contract) if contract is not None else registry()
+        self.seed = self._store.seed(self.settings.seed if self.settings.seed is not None else fresh_seed())
+        self._draws = Draws(self.seed)
+        self.clock = Clock(self._store, self.settings.speed)
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self._listeners: list[Callable[[], None]] = []
+        self._rules = {spec.id: rules.RuleContext(self.settings.allow_local_callbacks, spec.defaults.get("duration"))
+                       for spec in self.registry.values()}
+
+    @property
+    def store_kind(self) -> str:
+        """``memory``, ``sqlite`` or ``redis``."""
+        return self._store.kind
+
+    # -- change notifications ------------------------------------------------------------------
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` when time moves or callback work is scheduled (the dispatcher's wake-up)."""
+        self._listeners.append(listener)
+
+    def off_change(self, listener: Callable[[], None]) -> None:
+        """Stop notifying ``listener``."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _changed(self) -> None:
+        for listener in tuple(self._listeners):
+            listener()
+
+    # -- time ----------------------------------------------------------------------------------
+    def now(self) -> float:
+        """Read the clock and settle every task that finished by then."""
+        now = self.clock.now()
+        self._store.settle_due(now, _EVERYTHING, _finish)
+        return now
+
+    def advance(self, seconds: float) -> float:
+        """Move mock time forward and settle what became due."""
+        self.clock.advance(seconds)
+        now = self.now()
+        self._changed()
+        return now
+
+    def settle_due(self, limit: int) -> int:
+        """Settle at most ``limit`` tasks that finished by now (the background worker's step); how many."""
+        return len(self._store.settle_due(self.clock.now(), limit, _finish))
+
+    def next_due(self) -> float | None:
+        """When the next unsettled task ends."""
+        return self._store.next_due()
+
+    def due_count(self) -> int:
+        """How many tasks wait to be settled."""
+        return self._store.due_count()
+
+    # -- accounts ------------------------------------------------------------------------------
+    def authenticate(self, authorization: str | None) -> Account:
+        """The account behind ``Authorization: Bearer sk-...``; 401 otherwise."""
+        if not authorization:
+            raise unauthorized("Missing Authorization header: send 'Authorization: Bearer sk-...'")
+        scheme, _, key = authorization.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer":
+            raise unauthorized()
+        account = self._store.account(key)  # a key seen before was valid then: skip the pattern
+        if account is None:
+            if not KEY_PATTERN.fullmatch(key):
+                raise unauthorized()
+            account = self._provision(key)
+        if account.revoked:
+            raise unauthorized("The API key has been revoked")
+        return account
+
+    def _provision(self, key: str) -> Account:
+        return self._store.provision(*ledger.open_account(key, self.settings.credits, self.clock.now()))
+
+    def account(self, key: str) -> Account | None:
+        """A key's settled ledger totals, or None if the key was never seen."""
+        self.now()
+        return self._store.account(key)
+
+    def ensure_account(self, key: str) -> Account:
+        """A key's settled ledger totals; a key never seen starts with the default grant."""
+        self.now()
+        return self._store.account(key) or self._provision(key)
+
+    def accounts(self) -> list[Account]:
+        """Every account."""
+        self.now()
+        return self._store.accounts()
+
+    def ledger(self, key: str) -> list[LedgerEntry]:
+        """The key's ledger entries, oldest first."""
+        self.now()
+        return self._store.ledger(key)
+
+    def put_account(self, key: str, granted: Decimal, models: list[str] | None,
+                    user_group: str | None = None) -> Account:
+        """(Re)create an account with ``granted`` credits, optionally limited to ``models``."""
+        if not KEY_PATTERN.fullmatch(key):
+            raise invalid_request(f"{key!r} is not a valid key: use sk- and at least 8 of [A-Za-z0-9_-]")
+        unknown = sorted(set(models or ()) - set(self.registry))
+        if unknown:
+            raise invalid_request(f"models: unknown model(s) {', '.join(unknown)}")
+        allowed = frozenset(models) if models is not None else None
+        at = self.now()
+        try:
+            return self._store.change_account(
+                key, lambda old: ledger.regrant(old, key, pricing.credits(granted), allowed, user_group, at))
+        except ledger.GrantBelowReserved as exc:
+            raise ApiError(409, "account_busy", str(exc), "invalid_request_error") from None
+
+    def revoke(self, key: str) -> Account:
+        """Revoke a known key: its requests get 401 (404 if the key was never seen)."""
+        if self._store.account(key) is None:
+            raise not_found("account_not_found", f"no account for {key}: it has made no request and was not PUT")
+        def revoke(old: Account | None) -> tuple[Account, LedgerEntry | None]:
+            if old is None:
+                raise not_found("account_not_found", f"no account for {key}")
+            return ledger.revoke(old), None
+        return self._store.change_account(key, revoke)
+
+    # -- tasks ---------------------------------------------------------------------------------
+    def create_task(self, account: Account, body: Any, scenario_header: str | None = None, *,
+                    base_url: str = "") -> tuple[Task, list[str]]:
+        """Validate, price, reserve and store a task; the new task and the ignored fields."""
+        schema = self.contract.model_schema(body)
+        schema.check(body)
+        body, ignored = schema.known_fields(body)
+        spec = self.registry[schema.name]
+        rules.check(spec, body, self._rules[spec.id])
+        codes = self.contract.task_error_codes
+        prompt = body.get("prompt")
+        requested = self._scenario(spec, scenarios.from_request(scenario_header, prompt, codes))
+        if account.models is not None and spec.id not in account.models:
+            raise model_access_denied(spec.id)
+        fired = self._fire_task_rules(spec.id, account.key) if self._store.has_faults() else []
+        try:
+            scenario = requested
+            if fired:  # the request's own items win over the rules'
+                imposed = scenarios.parse(";".join(rule.imposed() for rule in fired), codes)
+                scenario = self._scenario(spec, scenarios.from_request(scenario_header, prompt, codes, imposed))
+            task = self._new_task(spec, account.key, {**spec.defaults, **body}, scenario, base_url)
+            self._store.create_task(task, functools.partial(self._reserve, task))
+        except BaseException:
+            for rule in fired:
+                self._store.change_fault(rule.id, faults.give_back)
+            raise
+        if task.callback_url is not None:
+            self._changed()
+        if self._store.task_count() > self.settings.max_tasks:
+            self._store.evict(self.settings.max_tasks, _forgettable)
+        return task, ignored
+
+    def _reserve(self, task: Task, account: Account) -> tuple[Account, LedgerEntry]:
+        try:
+            return ledger.reserve(account, task, task.created, self.settings.max_concurrent)
+        except ledger.InsufficientCredits as short:
+            raise insufficient_quota(
+                f"Insufficient quota: the task costs {pricing.as_number(short.price)} credits and "
+                f"{pricing.as_number(short.balance)} remain. Please top up your account.") from None
+        except ledger.TooManyRunning as busy:
+            raise rate_limited(f"Too many running tasks for this key ({busy.running}); "
+                               "wait for one to finish", retry_after=5) from None
+
+    def _new_task(self, spec: ModelSpec, key: str, values: Mapping[str, Any], scenario: scenarios.Scenario,
+                  base_url: str) -> Task:
+        """The task record: price, timeline and id from the request, the scenario and this task's draws."""
+        quality = values.get("quality")
+        sound = spec.has("audio_switch") and values.get("sound") in ("on", True)
+        seconds = pricing.billed_seconds(spec, values.get("duration"), scenario.input_seconds)
+        nominal, estimated = spec.timing(seconds, quality)
+        now = math.floor(self.now())  # whole seconds, as the public ``created`` shows it
+        position = self._store.next_number(TASK_DRAWS)
+        queue_draw, processing_draw = self._draws.uniforms(TASK_DRAWS, position)
+        low, high = QUEUE_SECONDS
+        queue = scenario.queue if scenario.queue is not None else low + (high - low) * queue_draw
+        processing = scenario.processing or nominal * (_JITTER_LOW + _JITTER_SPAN * processing_draw)
+        return Task(
+            id=_id_prefix(now) + self._draws.suffix(position), key=key, model=spec.id, created=now, queue=queue,
+            processing=processing, fail=scenario.fail, stuck=scenario.stuck,
+            price=pricing.price(spec, seconds, quality, sound), seconds=seconds,
+            aspect_ratio=sys.intern(str(values.get("aspect_ratio") or DEFAULT_ASPECT_RATIO)),
+            quality=sys.intern(quality) if isinstance(quality, str) else None, sound=sound,
+            estimated_time=estimated, callback_url=values.get("callback_url"), base_url=sys.intern(base_url),
+            scenario="" if scenario is scenarios.NONE else scenario.describe(), seq=position,
+        )
+
+    @staticmethod
+    def _scenario(spec: ModelSpec, scenario: scenarios.Scenario) -> scenarios.Scenario:
+        if scenario.input_seconds is not None and not spec.has("edit_billing"):
+            raise invalid_request(f"scenario item input_seconds applies only to models billed on their input "
+                                  f"video, not {spec.id}")
+        return scenario
+
+    def owned_task(self, account: Account, task_id: str) -> Task:
+        """The task for a poll: 400 malformed id, 404 unknown, 403 another key's."""
+        task = self._store.task(task_id)
+        if task is None:  # stored ids are well formed: only an unknown one needs the pattern
+            self.contract.check_task_id(task_id)
+            raise not_found("task_not_found", f"task {task_id} not found")
+        if task.key != account.key:
+            raise ApiError(403, "permission_denied", "The task belongs to another API key",
+                           "invalid_request_error")
+        return task
+
+    def find_task(self, task_id: str) -> Task | None:
+        """A task by id, or None."""
+        return self._store.task(task_id)
+
+    def task(self, task_id: str) -> Task:
+        """Any task by id (admin); 404 when unknown."""
+        self.now()
+        task = self._store.task(task_id)
+        if task is None:
+            raise not_found("task_not_found", f"task {task_id} not found")
+        return task
+
+    def tasks(self, key: str | None = None) -> list[Task]:
+        """Tasks in creation order (of one key if given), settled up to now."""
+        self.now()
+        return self._store.tasks(key)
+
+    def task_count(self) -> int:
+        """How many tasks are stored."""
+        return self._store.task_count()
+
+    def result_task(self, task_id: str, now: float) -> Task:
+        """The completed task whose result video is asked for: 404 unless completed, 410 once expired."""
+        task = self._store.task(task_id)
+        if task is None or task.state_at(now)[0] != "completed":
+            raise not_found("file_not_found", f"no result video for {task_id[:100]}")
+        expires = task.expires_at()
+        if expires is not None and now >= expires:
+            raise ApiError(410, "file_expired", "the result link expired 24 hours after the task completed",
+                           "invalid_request_error")
+        return task
+
+    def cancel(self, task_id: str) -> Task:
+        """Cancel an unfinished task (admin): it fails ``request_cancelled``, refunded, callback sent."""
+        now = self.now()
+        try:
+            cancelled = self._store.cancel_task(task_id, _canceller(now))
+        except NoSuchTask:
+            raise not_found("task_not_found", f"task {task_id} not found") from None
+        except AlreadyFinished:
+            status = self.task(task_id).state_at(now)[0]
+            raise ApiError(409, "task_finished", f"task {task_id} is already {status} and cannot be cancelled",
+                           "invalid_request_error") from None
+        self._changed()
+        return cancelled
+
+    # -- callbacks -----------------------------------------------------------------------------
+    def callbacks(self, task_id: str | None = None) -> list[CallbackAttempt]:
+        """Sent delivery attempts, oldest first (of one task, or all)."""
+        return self._store.callbacks(task_id)
+
+    def redeliver(self, task_id: str) -> CallbackAttempt:
+        """Schedule one more (manual) delivery of a finished task's callback, due now."""
+        task = self.task(task_id)
+        if task.callback_url is None or task.settled is None:
+            reason = "has no callback_url" if task.callback_url is None else "has not finished"
+            raise ApiError(409, "no_callback", f"task {task_id} {reason}", "invalid_request_error")
+        now = self.now()
+        while True:
+            known = self._store.callbacks(task_id) + self._store.scheduled_callbacks(task_id)
+            attempt = CallbackAttempt(task_id, max((a.number for a in known), default=0) + 1, task.callback_url,
+                                      now, manual=True)
+            try:
+                self._store.schedule_callback(attempt)
+            except Conflict:  # another worker numbered one at the same time
+                continue
+            self._changed()
+            return attempt
+
+    def next_callback_due(self) -> float | None:
+        """When callback work is next due (an attempt, or the end of a task with a callback)."""
+        return self._store.next_callback_due()
+
+    def claim_callbacks(self, now: float) -> list[CallbackAttempt]:
+        """Take the attempts due by ``now`` for delivery by this worker."""
+        return self._store.claim_callbacks(now, lambda attempt: callbacks.claimed(attempt, now, self.worker))
+
+    def finish_callback(self, attempt: CallbackAttempt, duration_ms: float, *, status_code: int | None = None,
+                        error: str | None = None, may_retry: bool = True) -> CallbackAttempt:
+        """Record an attempt's result and schedule its retry when one is due; the finished record."""
+        done = callbacks.finished(attempt, self.clock.now(), duration_ms, status_code=status_code, error=error)
+        self._store.finish_callback(done, callbacks.retry(done, may_retry=may_retry))
+        return done
+
+    def callback_task(self, attempt: CallbackAttempt) -> Task | None:
+        """The task a callback attempt delivers (None once forgotten)."""
+        return self._store.task(attempt.task_id)
+
+    # -- faults --------------------------------------------------------------------------------
+    def add_fault(self, spec: Mapping[str, Any]) -> FaultRule:
+        """Add a fault rule (a body checked against the admin contract, which has the enums)."""
+        if "scenario" in spec:
+            try:
+                scenarios.parse(spec["scenario"], self.contract.task_error_codes)
+            except ApiError as error:  # item syntax: no schema can say it
+                raise invalid_request(error.message, rule="scenario_syntax") from None
+        try:
+            rule = faults.new_rule(f"fault-{self._store.next_number('fault') + 1}", spec)
+        except faults.UnknownFaultKind as exc:
+            raise invalid_request(str(exc)) from None
+        self._store.add_fault(rule)
+        return rule
+
+    def faults(self) -> list[FaultRule]:
+        """Every fault and scenario rule, with how often each fired."""
+        return self._store.faults()
+
+    def fault(self, rule_id: str) -> FaultRule:
+        """One rule; 404 when unknown."""
+        found = next((rule for rule in self._store.faults() if rule.id == rule_id), None)
+        if found is None:
+            raise not_found("fault_not_found", f"no fault rule {rule_id}")
+        return found
+
+    def remove_fault(self, rule_id: str) -> FaultRule:
+        """Remove one rule; 404 when unknown."""
+        removed = self._store.remove_fault(rule_id)
+        if removed is None:
+            raise not_found("fault_not_found", f"no fault rule {rule_id}")
+        return removed
+
+    def clear_faults(self) -> None:
+        """Remove every fault and scenario rule."""
+        self._store.clear_faults()
+
+    def has_faults(self) -> bool:
+        """Whether any rule exists (cheap: the hot path asks on every request)."""
+        return self._store.has_faults()
+
+    def _draw(self, rule: FaultRule) -> FaultRule | None:
+        """Draw one rule, atomically; the fired rule, or None."""
+        changed = self._store.change_fault(rule.id, functools.partial(faults.draw, draws=self._draws))
+        return changed[1] if changed is not None and faults.fired(*changed) else None
+
+    def _fire_task_rules(self, model: str, key: str) -> list[FaultRule]:
+        return [fired for rule in self._store.faults()
+                if rule.kind in faults.TASK_KINDS and rule.matches("create", model, key)
+                and (fired := self._draw(rule)) is not None]
+
+    def faults_for(self, route: str, model: str | None, key: str | None) -> FiredFaults | None:
+        """Draw the latency and error rules matching this request; None, cheaply, when none fires."""
+        if not self._store.has_faults():
+            return None
+        latency, terminal = 0.0, None
+        for rule in self._store.faults():
+            if rule.kind in faults.TASK_KINDS or not rule.matches(route, model, key):
+                continue
+            if rule.kind in faults.TERMINAL and terminal is not None:
+                continue
+            fired = self._draw(rule)
+            if fired is None:
+                continue
+            if fired.kind == faults.LATENCY:
+                latency += fired.latency_ms
+            else:
+                terminal = fired
+        return FiredFaults(latency, terminal) if latency or terminal else None
+
+    # -- everything ----------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """Liveness and a summary: version, clock, task count, store and worker."""
+        return {"status": "ok", "version": __version__, "now": self.now(), "speed": self.clock.speed,
+                "tasks": self._store.task_count(), "store": self._store.kind, "worker": self.worker}
+
+    def reset(self) -> None:
+        """Forget every task, account, callback and rule (and let the collector see what a server froze)."""
+        self._store.reset()
+        gc.unfreeze()
+
+    def close(self) -> None:
+        """Release the store."""
+        self._store.close()

@@ -1,0 +1,101 @@
+"""Records rendered as the API's JSON bodies (public and admin)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.callbacks import CallbackAttempt
+from ..core.ledger import Account, LedgerEntry
+from ..core.pricing import as_number
+from ..core.tasks import ERROR_MESSAGES, Task
+
+
+def result_url(task: Task, base_url: str) -> str:
+    """Where the emulator serves the task's video, on the host the client used."""
+    return f"{base_url}/files/{task.id}.mp4"
+
+
+_RUNNING_INFO = {"can_cancel": True}  # shared, never mutated: a poll builds one dict less
+_FINAL_INFO = {"can_cancel": False}
+
+
+def task_body(task: Task, now: float, base_url: str) -> dict[str, Any]:
+    """The task-query body (also the callback body)."""
+    status, progress, error = task.state_at(now)
+    body: dict[str, Any] = {
+        "created": int(task.created), "id": task.id, "model": task.model,
+        "object": "video.generation.task", "progress": progress, "status": status, "type": "video",
+        "task_info": _RUNNING_INFO if status in ("pending", "processing") else _FINAL_INFO,
+    }
+    if status == "completed":
+        body["results"] = [result_url(task, base_url)]
+    elif error is not None:
+        body["error"] = {"code": error, "message": ERROR_MESSAGES[error], "type": "task_error"}
+    return body
+
+
+def created_body(task: Task, user_group: str = "default") -> dict[str, Any]:
+    """The create answer: always a pending task, with its estimate and reservation."""
+    return {
+        "created": int(task.created), "id": task.id, "model": task.model,
+        "object": "video.generation.task", "progress": 0, "status": "pending", "type": "video",
+        "task_info": {"can_cancel": True, "estimated_time": task.estimated_time,
+                      "video_duration": task.seconds},
+        "usage": {"billing_rule": "per_second", "credits_reserved": as_number(task.price),
+                  "user_group": user_group},
+    }
+
+
+def credits_body(account: Account) -> dict[str, Any]:
+    """``GET /v1/credits``: remaining (not reserved) and used (charged) credits."""
+    remaining, used = as_number(account.balance), as_number(account.charged)
+    return {"success": True, "message": "", "data": {
+        "token": {"remaining_credits": remaining, "unlimited_credits": False, "used_credits": used},
+        "user": {"remaining_credits": remaining, "used_credits": used},
+    }}
+
+
+def account_body(account: Account) -> dict[str, Any]:
+    """The admin view of a ledger."""
+    return {
+        "key": account.key, "granted": as_number(account.granted), "balance": as_number(account.balance),
+        "reserved": as_number(account.reserved), "charged": as_number(account.charged),
+        "running": account.running, "revoked": account.revoked,
+        "models": sorted(account.models) if account.models is not None else None,
+    }
+
+
+def ledger_entry_body(entry: LedgerEntry) -> dict[str, Any]:
+    """One ledger entry: when, what (grant, reserve, charge or refund), how much, the balance after."""
+    return {"at": entry.at, "kind": entry.kind, "task_id": entry.task_id, "amount": as_number(entry.amount),
+            "balance": as_number(entry.balance)}
+
+
+def admin_task_body(task: Task, now: float, base_url: str) -> dict[str, Any]:
+    """The admin view of a task: its public body plus timeline, outcome and billing."""
+    ends = task.ends
+    expires = task.expires_at()
+    billing = task.settled or "reserved"
+    return {
+        "task": task_body(task, now, base_url),
+        "key": task.key,
+        "params": {"seconds": task.seconds, "aspect_ratio": task.aspect_ratio, "quality": task.quality,
+                   "sound": task.sound, "callback_url": task.callback_url},
+        "timeline": {"created": task.created, "processing_from": task.starts, "ends": ends,
+                     "cancelled_at": task.cancelled_at, "result_expires": expires,
+                     "estimated_time": task.estimated_time},
+        "outcome": {"scenario": task.scenario, "fail": task.fail, "stuck": task.stuck},
+        "billing": {"price": as_number(task.price), "seconds": task.seconds, "state": billing},
+    }
+
+
+def callback_body(attempt: CallbackAttempt) -> dict[str, Any]:
+    """One delivery attempt as the admin API shows it (``status_code`` or ``error`` once finished)."""
+    body: dict[str, Any] = {"task_id": attempt.task_id, "url": attempt.url, "attempt": attempt.number,
+                            "state": attempt.state, "due": attempt.due, "at": attempt.at,
+                            "finished_at": attempt.finished_at, "duration_ms": attempt.duration_ms,
+                            "manual": attempt.manual, "worker": attempt.worker}
+    if attempt.status_code is not None:
+        body["status_code"] = attempt.status_code
+    if attempt.error is not None:
+        body["error"] = attempt.error
+    return body

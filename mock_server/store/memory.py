@@ -1,0 +1,344 @@
+"""The default store: records in plain dicts, heaps and deques behind one lock.
+
+Memory is bounded: the core asks to forget the oldest finished tasks beyond
+``EVOLINK_MOCK_MAX_TASKS``, the callback log keeps the last ``max_attempts``
+attempts and each key's ledger its last ``max_ledger`` entries.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections import deque
+from collections.abc import Callable
+
+from ..core.callbacks import CallbackAttempt
+from ..core.faults import FaultRule
+from ..core.ledger import Account, LedgerEntry
+from ..core.tasks import Task
+from .port import AccountChange, Conflict, Finish, Forgettable, NoSuchAccount, NoSuchTask, Reserve, RuleChange
+
+EVICTION_STEP = 8  # tasks looked at per eviction call: the cost of a create stays bounded
+
+
+class TaskTable:
+    """Tasks by id, in many small dicts: growing never stalls on one huge dict's resize.
+
+    A single dict of a million entries copies itself in one go when it grows (tens of
+    milliseconds, during which every request waits); 256 shards grow a little at a time.
+    """
+
+    SHARDS = 256
+
+    def __init__(self) -> None:
+        self._shards: list[dict[str, Task]] = [{} for _ in range(self.SHARDS)]
+        self._count = 0
+
+    def get(self, task_id: str) -> Task | None:
+        return self._shards[hash(task_id) % self.SHARDS].get(task_id)
+
+    def __contains__(self, task_id: str) -> bool:
+        return task_id in self._shards[hash(task_id) % self.SHARDS]
+
+    def put(self, task: Task) -> None:
+        shard = self._shards[hash(task.id) % self.SHARDS]
+        if task.id not in shard:
+            self._count += 1
+        shard[task.id] = task
+
+    def pop(self, task_id: str) -> None:
+        if self._shards[hash(task_id) % self.SHARDS].pop(task_id, None) is not None:
+            self._count -= 1
+
+    def all(self) -> list[Task]:
+        """Every task, in creation order."""
+        tasks = [task for shard in self._shards for task in shard.values()]
+        tasks.sort(key=_seq)
+        return tasks
+
+    def __len__(self) -> int:
+        return self._count
+
+
+def _seq(task: Task) -> int:
+    return task.seq
+
+
+class MemoryStore:
+    """State in this process's memory (lost when it stops)."""
+
+    kind = "memory"
+
+    def __init__(self, max_attempts: int = 100_000, max_ledger: int = 10_000) -> None:
+        self._max_attempts = max_attempts
+        self._max_ledger = max_ledger
+        self._lock = threading.RLock()
+        self._seed: int | None = None
+        self._origin: float | None = None
+        self._offset = 0.0
+        self._counters: dict[str, itertools.count[int]] = {}
+        self._heap_order = itertools.count()  # ties in the heaps
+        self._clear()
+
+    def _clear(self) -> None:
+        self._accounts: dict[str, Account] = {}
+        self._ledgers: dict[str, deque[LedgerEntry]] = {}
+        self._tasks = TaskTable()
+        self._order: deque[str] = deque()  # ids in creation order: eviction candidates
+        self._due: list[tuple[float, int, str]] = []
+        self._ends_with_callback: list[tuple[float, int, str]] = []  # the dispatcher wakes for these only
+        self._callbacks_due: list[tuple[float, int, tuple[str, int]]] = []
+        self._attempts: dict[tuple[str, int], CallbackAttempt] = {}
+        self._sent: deque[tuple[str, int]] = deque()  # the log: sent attempts, oldest first
+        self._by_task: dict[str, list[tuple[str, int]]] = {}
+        self._faults: dict[str, FaultRule] = {}
+
+    # -- shared state -------------------------------------------------------------------------
+    def seed(self, proposed: int) -> int:
+        with self._lock:
+            if self._seed is None:
+                self._seed = proposed
+            return self._seed
+
+    def clock_origin(self, proposed: float) -> float:
+        with self._lock:
+            if self._origin is None:
+                self._origin = proposed
+            return self._origin
+
+    def clock_offset(self) -> float:
+        return self._offset
+
+    def advance_clock(self, seconds: float) -> float:
+        with self._lock:
+            self._offset += seconds
+            return self._offset
+
+    def next_number(self, counter: str) -> int:
+        numbers = self._counters.get(counter)
+        if numbers is None:
+            with self._lock:
+                numbers = self._counters.setdefault(counter, itertools.count())
+        return next(numbers)  # itertools.count is atomic under the GIL
+
+    # -- accounts -----------------------------------------------------------------------------
+    def account(self, key: str) -> Account | None:
+        return self._accounts.get(key)
+
+    def provision(self, account: Account, entry: LedgerEntry) -> Account:
+        with self._lock:
+            stored = self._accounts.setdefault(account.key, account)
+            if stored is account:
+                self._log(entry)
+            return stored
+
+    def change_account(self, key: str, change: AccountChange) -> Account:
+        with self._lock:
+            account, entry = change(self._accounts.get(key))
+            self._accounts[key] = account
+            if entry is not None:
+                self._log(entry)
+            return account
+
+    def accounts(self) -> list[Account]:
+        with self._lock:
+            return list(self._accounts.values())
+
+    def ledger(self, key: str) -> list[LedgerEntry]:
+        with self._lock:
+            return list(self._ledgers.get(key, ()))
+
+    def _log(self, entry: LedgerEntry) -> None:
+        ledger = self._ledgers.get(entry.key)
+        if ledger is None:
+            ledger = self._ledgers[entry.key] = deque(maxlen=self._max_ledger)
+        ledger.append(entry)
+
+    # -- tasks --------------------------------------------------------------------------------
+    def create_task(self, task: Task, reserve: Reserve) -> Account:
+        with self._lock:
+            account = self._accounts.get(task.key)
+            if account is None:
+                raise NoSuchAccount(task.key)
+            if task.id in self._tasks:
+                raise Conflict(f"task {task.id} exists")
+            account, entry = reserve(account)
+            self._accounts[task.key] = account
+            self._log(entry)
+            self._tasks.put(task)
+            self._order.append(task.id)
+            ends = task.ends
+            if ends is not None:
+                item = (ends, next(self._heap_order), task.id)
+                heapq.heappush(self._due, item)
+                if task.callback_url is not None:
+                    heapq.heappush(self._ends_with_callback, item)
+            return account
+
+    def task(self, task_id: str) -> Task | None:
+        return self._tasks.get(task_id)
+
+    def tasks(self, key: str | None = None) -> list[Task]:
+        with self._lock:
+            snapshot = self._tasks.all()
+        return snapshot if key is None else [task for task in snapshot if task.key == key]
+
+    def task_count(self) -> int:
+        return len(self._tasks)
+
+    def settle_due(self, now: float, limit: int, finish: Finish) -> list[Task]:
+        due = self._due
+        if not due or due[0][0] > now:
+            return []
+        settled: list[Task] = []
+        with self._lock:
+            while due and due[0][0] <= now and len(settled) < limit:
+                task = self._tasks.get(heapq.heappop(due)[2])
+                if task is not None and task.settled is None:
+                    settled.append(self._finish(task, finish))
+        return settled
+
+    def due_count(self) -> int:
+        return len(self._due)
+
+    def next_due(self) -> float | None:
+        due = self._due
+        return due[0][0] if due else None
+
+    def cancel_task(self, task_id: str, finish: Finish) -> Task:
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None:
+                raise NoSuchTask(task_id)
+            return self._finish(task, finish)
+
+    def _finish(self, task: Task, finish: Finish) -> Task:
+        done = finish(task, self._accounts[task.key])
+        self._accounts[task.key] = done.account
+        self._tasks.put(done.task)
+        self._log(done.entry)
+        if done.callback is not None:
+            self._schedule(done.callback)
+        return done.task
+
+    def evict(self, max_tasks: int, forgettable: Forgettable) -> int:
+        if len(self._tasks) <= max_tasks:
+            return 0
+        forgotten = 0
+        with self._lock:
+            for _ in range(EVICTION_STEP):
+                if len(self._tasks) <= max_tasks or not self._order:
+                    break
+                task_id = self._order.popleft()
+                task = self._tasks.get(task_id)
+                if task is None:
+                    continue
+                if not forgettable(task):  # look again later
+                    self._order.append(task_id)
+                    continue
+                self._tasks.pop(task_id)
+                for number in self._by_task.pop(task_id, ()):
+                    self._attempts.pop(number, None)
+                forgotten += 1
+        return forgotten
+
+    # -- callbacks ----------------------------------------------------------------------------
+    def schedule_callback(self, attempt: CallbackAttempt) -> None:
+        with self._lock:
+            if (attempt.task_id, attempt.number) in self._attempts:
+                raise Conflict(f"callback attempt {attempt.number} of {attempt.task_id} exists")
+            self._schedule(attempt)
+
+    def _schedule(self, attempt: CallbackAttempt) -> None:
+        ident = (attempt.task_id, attempt.number)
+        self._attempts[ident] = attempt
+        self._by_task.setdefault(attempt.task_id, []).append(ident)
+        heapq.heappush(self._callbacks_due, (attempt.due, next(self._heap_order), ident))
+
+    def claim_callbacks(self, now: float, claim: Callable[[CallbackAttempt], CallbackAttempt]
+                        ) -> list[CallbackAttempt]:
+        heap = self._callbacks_due
+        if not heap or heap[0][0] > now:
+            return []
+        claimed = []
+        with self._lock:
+            while heap and heap[0][0] <= now:
+                ident = heapq.heappop(heap)[2]
+                attempt = self._attempts.get(ident)
+                if attempt is None or attempt.at is not None:
+                    continue
+                attempt = self._attempts[ident] = claim(attempt)
+                self._sent.append(ident)
+                if len(self._sent) > self._max_attempts:
+                    self._forget_attempt(self._sent.popleft())
+                claimed.append(attempt)
+        return claimed
+
+    def _forget_attempt(self, ident: tuple[str, int]) -> None:
+        self._attempts.pop(ident, None)
+        numbers = self._by_task.get(ident[0])
+        if numbers is not None and ident in numbers:
+            numbers.remove(ident)
+
+    def finish_callback(self, attempt: CallbackAttempt, retry: CallbackAttempt | None) -> None:
+        with self._lock:
+            ident = (attempt.task_id, attempt.number)
+            if ident in self._attempts:
+                self._attempts[ident] = attempt
+            if retry is not None and retry.task_id in self._tasks:
+                self._schedule(retry)
+
+    def callbacks(self, task_id: str | None = None) -> list[CallbackAttempt]:
+        with self._lock:
+            idents = self._sent if task_id is None else self._by_task.get(task_id, ())
+            attempts = [self._attempts.get(ident) for ident in idents]
+            return [a for a in attempts if a is not None and a.at is not None]
+
+    def scheduled_callbacks(self, task_id: str) -> list[CallbackAttempt]:
+        with self._lock:
+            attempts = [self._attempts.get(ident) for ident in self._by_task.get(task_id, ())]
+            return [a for a in attempts if a is not None and a.at is None]
+
+    def next_callback_due(self) -> float | None:
+        with self._lock:
+            ends = self._ends_with_callback
+            while ends and ((task := self._tasks.get(ends[0][2])) is None or task.settled is not None):
+                heapq.heappop(ends)  # settled (or cancelled, or forgotten) since
+            times = [heap[0][0] for heap in (ends, self._callbacks_due) if heap]
+            return min(times) if times else None
+
+    # -- fault rules --------------------------------------------------------------------------
+    def add_fault(self, rule: FaultRule) -> None:
+        with self._lock:
+            self._faults[rule.id] = rule
+
+    def faults(self) -> list[FaultRule]:
+        with self._lock:
+            return list(self._faults.values())
+
+    def has_faults(self) -> bool:
+        return bool(self._faults)
+
+    def change_fault(self, rule_id: str, change: RuleChange) -> tuple[FaultRule, FaultRule] | None:
+        with self._lock:
+            before = self._faults.get(rule_id)
+            if before is None:
+                return None
+            after = self._faults[rule_id] = change(before)
+            return before, after
+
+    def remove_fault(self, rule_id: str) -> FaultRule | None:
+        with self._lock:
+            return self._faults.pop(rule_id, None)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    # -- everything -----------------------------------------------------------------------------
+    def reset(self) -> None:
+        with self._lock:
+            self._clear()
+
+    def close(self) -> None:
+        """Nothing to release."""
