@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install serve test bench clean
+.PHONY: install serve test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +18,18 @@ install: $(STAMP)
 serve: $(STAMP)
 	exec $(BIN)/evolink-mock serve
 
-## The whole test suite.
-test: $(STAMP)
+## Lint, types and architecture rules, then the whole test suite.
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## ruff, mypy (strict for the core and the stores) and the import rules of pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .hypothesis
+	rm -rf $(VENV) build dist .pytest_cache .hypothesis .mypy_cache .ruff_cache .import_linter_cache
 
 ## Benchmarks (installs wrk and Prism if missing); writes bench/RESULTS.md.
 bench: $(STAMP)

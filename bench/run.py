@@ -82,7 +82,7 @@ class Server:
 
     def __init__(self, name: str, command: list[str], port: int, ready_path: str, env: dict | None = None):
         self.name, self.port, self.ready_path = name, port, ready_path
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server; closed by stop()
         self.proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -194,7 +194,8 @@ def load(tool: str, servers: dict[str, Server], rounds: int, seconds: int, conne
                 result = wrk(tool, urls[name][route], seconds, connections, script if route == "POST" else None)
                 result["cpu_us_per_request"] = (server.cpu_seconds() - before) / result["requests"] * 1e6
                 runs[name][route].append(result)
-    medians = {name: {route: _median(results) for route, results in by_route.items()} for name, by_route in runs.items()}
+    medians = {name: {route: _median(results) for route, results in by_route.items()}
+               for name, by_route in runs.items()}
     half = wrk(tool, urls["emulator"]["POST"], seconds, connections // 2, script)
     medians["emulator"]["POST"]["p99_ms_at_half_connections"] = half["p99_ms"]
     return medians

@@ -17,12 +17,13 @@ know are not errors (the API ignores them): they are reported as warnings.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.contract import ApiContract, api_contract
 from mock_server.core import rules
@@ -176,12 +177,11 @@ class RecordingMiddleware:
     Admin routes and result downloads are not API operations and are not recorded.
     """
 
-    def __init__(self, app: Callable[..., Awaitable[None]], sink: Sink | None = None) -> None:
+    def __init__(self, app: ASGIApp, sink: Sink | None = None) -> None:
         self.app = app
         self.sink = sink
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict]],
-                       send: Callable[[dict], Awaitable[None]]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sink = self.sink
         if scope["type"] != "http" or sink is None or scope["path"].startswith(_UNCHECKED):
             await self.app(scope, receive, send)
@@ -199,7 +199,7 @@ class RecordingMiddleware:
         sink(scope["method"], scope["path"] + query, headers, body)
         sent = False
 
-        async def replay() -> dict:
+        async def replay() -> Message:
             nonlocal sent
             if not sent:
                 sent = True

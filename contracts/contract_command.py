@@ -62,5 +62,5 @@ def run(args: argparse.Namespace) -> int:
         os.environ["EVOLINK_CONTRACT_ADMIN_TOKEN"] = args.admin_token
     extra = [a for a in args.pytest_args if a != "--"]
     # this process imported the kit before pytest started: nothing to rewrite, nothing to warn about
-    return int(pytest.main([str(SUITE), "-p", "no:cacheprovider", "-q", "-W", "ignore::pytest.PytestAssertRewriteWarning",
-                            *extra]))
+    return int(pytest.main([str(SUITE), "-p", "no:cacheprovider", "-q",
+                            "-W", "ignore::pytest.PytestAssertRewriteWarning", *extra]))

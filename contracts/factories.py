@@ -15,6 +15,7 @@ contract as it changes, for every model it serves.
 """
 from __future__ import annotations
 
+import itertools
 import string
 import time
 from collections.abc import Iterator, Mapping
@@ -63,7 +64,7 @@ class RequestFactory:
         cuts = sorted(self.faker.random_sample(range(1, duration), count - 1)) if count > 1 else []
         bounds = [0, *cuts, duration]
         return [{"index": i + 1, "prompt": self.faker.sentence(nb_words=6), "duration": str(b - a)}
-                for i, (a, b) in enumerate(zip(bounds, bounds[1:]))]
+                for i, (a, b) in enumerate(itertools.pairwise(bounds))]
 
     @staticmethod
     def _refuse(spec: ModelSpec, option: str, capability: str) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 
 from mock_server import Emulator
 from mock_server.contract import admin_contract
+from mock_server.core.faults import FaultRule
+from mock_server.core.views import account_body, admin_task_body, callback_body
 from mock_server.errors import ApiError
-from mock_server.http.views import account_body, admin_task_body, callback_body
 
 from .conformance import ContractWarning, Report, check_request
 
@@ -102,7 +103,8 @@ class EvolinkHandle:
         """Add a fault rule (``POST /_mock/faults``): ``kind`` plus route/model/key/times/probability/..."""
         spec = {"kind": kind, **{k: v for k, v in params.items() if v is not None}}
         self._admin(lambda: admin_contract().bodies["addFault"].check(spec))
-        return self._admin(lambda: self.emulator.add_fault(spec)).view()
+        rule: FaultRule = self._admin(lambda: self.emulator.add_fault(spec))
+        return rule.view()
 
     def clear_faults(self) -> None:
         """Remove every fault and scenario rule."""

@@ -22,9 +22,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import fields
 from decimal import Decimal
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 

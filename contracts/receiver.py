@@ -55,7 +55,7 @@ class CallbackReceiver:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True
 
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 receiver._record(Received(self.path, dict(self.headers.items()), body, time.monotonic()))
@@ -91,7 +91,7 @@ class CallbackReceiver:
         """Where to point ``callback_url`` (needs ``EVOLINK_MOCK_ALLOW_LOCAL_CALLBACKS=1``)."""
         return f"http://127.0.0.1:{self.port}{self.path}"
 
-    def script(self, *answers: Answer) -> "CallbackReceiver":
+    def script(self, *answers: Answer) -> CallbackReceiver:
         """Answer the next requests with these, in order; afterwards 200."""
         self._answers.extend(answers)
         return self
@@ -111,7 +111,7 @@ class CallbackReceiver:
     def _next_answer(self) -> Answer:
         return self._answers.popleft() if self._answers else 200
 
-    def start(self) -> "CallbackReceiver":
+    def start(self) -> CallbackReceiver:
         self._thread.start()
         return self
 
@@ -121,7 +121,7 @@ class CallbackReceiver:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "CallbackReceiver":
+    def __enter__(self) -> CallbackReceiver:
         return self.start()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import httpx
 import respx
+from starlette.types import Message
 
 from mock_server import Emulator, Settings, create_app
 from mock_server.workers.callbacks import CallbackDispatcher
 
-from .conformance import Sink
 from . import DEFAULT_BASE_URL
+from .conformance import Sink
 from .loop import run
 
 RESULT_PREFIX = "/files/"
@@ -50,15 +51,15 @@ class InProcessEmulator:
             "query_string": url.query, "root_path": "", "headers": [(k.lower(), v) for k, v in request.headers.raw],
             "client": ("127.0.0.1", 50000), "server": (url.host, url.port or (443 if url.scheme == "https" else 80)),
         }
-        pending = [{"type": "http.request", "body": request.content, "more_body": False}]
-        start: dict = {}
+        pending: list[Message] = [{"type": "http.request", "body": request.content, "more_body": False}]
+        start: Message = {}
         chunks: list[bytes] = []
         complete = False
 
-        async def receive() -> dict:
+        async def receive() -> Message:
             return pending.pop() if pending else {"type": "http.disconnect"}
 
-        async def send(message: dict) -> None:
+        async def send(message: Message) -> None:
             nonlocal complete
             if message["type"] == "http.response.start":
                 start.update(message)
@@ -73,7 +74,7 @@ class InProcessEmulator:
         return httpx.Response(start["status"], headers=start.get("headers", []), content=b"".join(chunks),
                               request=request)
 
-    def start(self) -> "InProcessEmulator":
+    def start(self) -> InProcessEmulator:
         run(self.dispatcher.start())
         self.router.start()
         return self
@@ -82,7 +83,7 @@ class InProcessEmulator:
         self.router.stop()
         run(self.dispatcher.stop(grace=0))
 
-    def __enter__(self) -> "InProcessEmulator":
+    def __enter__(self) -> InProcessEmulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

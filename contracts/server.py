@@ -63,7 +63,7 @@ class LiveServer:
         self.emulator, self.settings = emulator, emulator.settings
         return emulator
 
-    def start(self) -> "LiveServer":
+    def start(self) -> LiveServer:
         """Start serving; returns once the app's start-up (callback dispatcher) ran."""
         self._thread.start()
         if not self.app.state.ready.wait(timeout=30):
@@ -77,7 +77,7 @@ class LiveServer:
             self._thread.join(timeout=30)
         self._socket.close()
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         return self.start()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,

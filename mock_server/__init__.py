@@ -9,7 +9,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Emulator", "Settings", "create_app", "__version__"]
+__all__ = ["Emulator", "Settings", "__version__", "create_app"]
 
 _LAZY = {"Emulator": "mock_server.core.service", "Settings": "mock_server.config", "create_app": "mock_server.http.app"}
 

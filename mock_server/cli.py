@@ -30,7 +30,8 @@ def add_serve_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, help="seed for ids and timings (EVOLINK_MOCK_SEED)")
     p.add_argument("--store", help="state store: 'memory' (EVOLINK_MOCK_STORE, default memory)")
     p.add_argument("--contract", type=Path, metavar="FILE",
-                   help=f"serve another openapi.yaml, e.g. with a model added ({CONTRACT_ENV}, default: the bundled one)")
+                   help=f"serve another openapi.yaml, e.g. with a model added "
+                        f"({CONTRACT_ENV}, default: the bundled one)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--access-log", action="store_true", help="log every request (off by default: it is slow)")
     p.set_defaults(run=serve)

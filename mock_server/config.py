@@ -5,6 +5,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 DEFAULT_SPEED = 60.0  # a default 5 s task (about 250 s of mock time) ends in about 4 s of wall time
 
@@ -26,10 +27,10 @@ class Settings:
     max_tasks: int = 1_000_000  # beyond this the oldest finished tasks are forgotten (about 550 B each)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Read ``EVOLINK_MOCK_<NAME>`` for every field; ``overrides`` win when not None."""
         env = os.environ if env is None else env
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         for field in fields(cls):
             raw = env.get(f"EVOLINK_MOCK_{field.name.upper()}")
             if raw is not None and raw.strip() != "":
@@ -37,7 +38,7 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(cls(), **values).checked()
 
-    def checked(self) -> "Settings":
+    def checked(self) -> Settings:
         """Raise ValueError naming the setting when a value is out of range."""
         problems = []
         if not (0 <= self.port < 65536):

@@ -27,19 +27,22 @@ _TYPE_NAMES = {"integer": "an integer", "string": "a string", "boolean": "a bool
                "number": "a number", "object": "an object", "array": "an array", "null": "null"}
 
 
-def load_yaml(path: Path) -> dict:
-    """Parse a YAML document with the C loader when available."""
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Parse a YAML document (a mapping) with the C loader when available."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(path, "rb") as fh:
-        return yaml.load(fh, Loader=loader)
+        document = yaml.load(fh, Loader=loader)
+    if not isinstance(document, dict):
+        raise ValueError(f"{path}: not a YAML mapping")
+    return document
 
 
 @dataclass(frozen=True)
 class FieldTree:
     """The property names a schema knows, nested, for unknown-field warnings."""
 
-    props: Mapping[str, "FieldTree"] | None = None
-    items: "FieldTree | None" = None
+    props: Mapping[str, FieldTree] | None = None
+    items: FieldTree | None = None
     nested: frozenset[str] = frozenset()  # the properties whose own tree has something to check
 
     @property
@@ -47,7 +50,7 @@ class FieldTree:
         return self.props is None and self.items is None
 
     @classmethod
-    def of(cls, schema: Mapping[str, Any]) -> "FieldTree":
+    def of(cls, schema: Mapping[str, Any]) -> FieldTree:
         props: dict[str, FieldTree] = {}
         open_object = False
         for part in (schema, *schema.get("allOf", ())):
@@ -95,7 +98,7 @@ class BodySchema:
         self.name = name
         self.subject = subject
         self.schema = schema
-        self.validator = jsonschema_rs.validator_for(schema)
+        self.validator = jsonschema_rs.validator_for(dict(schema))
         self.fields = FieldTree.of(schema)
         self.defaults = {key: sub["default"] for key, sub in schema.get("properties", {}).items()
                          if isinstance(sub, Mapping) and "default" in sub}
@@ -321,13 +324,13 @@ class AdminContract:
         }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def admin_contract() -> AdminContract:
     """The admin contract compiled from ``admin_openapi.yaml`` (once per process)."""
     return AdminContract(load_yaml(admin_contract_path()), api_contract())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def api_contract(path: Path | None = None) -> ApiContract:
     """The contract compiled from ``openapi.yaml`` (once per process)."""
     return ApiContract(load_yaml(path or contract_path()))

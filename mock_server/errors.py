@@ -35,7 +35,7 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
         self.rule = rule
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, dict[str, str]]:
         """The JSON body the API answers with."""
         return {"error": {"code": self.code, "message": self.message, "type": self.type}}
 

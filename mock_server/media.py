@@ -1,8 +1,8 @@
 """Synthetic MP4 rendering for completed tasks.
 
 The emulator serves each finished task's result as a real, playable MP4 whose
-resolution follows the requested aspect ratio and whose container duration
-equals the requested length.  Frames are built from plain bytes, so no numpy
+resolution follows the task's aspect ratio (any ``W:H``) and whose container
+duration equals the requested length.  Frames are built from plain bytes, so no numpy
 is needed; results are cached per process because the output is deterministic.
 """
 
@@ -16,15 +16,13 @@ import tempfile
 import threading
 from array import array
 from collections.abc import Iterator
+from typing import Any
 
 import av
 
-#: Small, even-sided resolutions per supported aspect ratio.
-RESOLUTIONS: dict[str, tuple[int, int]] = {
-    "16:9": (320, 180),
-    "9:16": (180, 320),
-    "1:1": (240, 240),
-}
+LONG_SIDE = 320  # pixels of the longer side: small files, quick renders
+SQUARE_SIDE = 240
+MAX_RATIO = 4.0  # W:H between 1:4 and 4:1
 MIN_SECONDS, MAX_SECONDS = 1, 60
 FPS = 8
 SAMPLE_RATE = 22050
@@ -35,7 +33,7 @@ AUDIO_BIT_RATE = 32_000
 _LOCK = threading.Lock()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def video_codec() -> str:
     """Return ``"libx264"`` if this FFmpeg build can encode it, else ``"mpeg4"``."""
     try:
@@ -43,6 +41,30 @@ def video_codec() -> str:
     except av.codec.codec.UnknownCodecError:
         return "mpeg4"
     return "libx264"
+
+
+def is_aspect_ratio(text: str) -> bool:
+    """Whether ``text`` is a ``W:H`` ratio of positive integers within 1:4 to 4:1."""
+    try:
+        resolution(text)
+    except ValueError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=64)
+def resolution(aspect_ratio: str) -> tuple[int, int]:
+    """Even ``(width, height)`` for a ``W:H`` ratio, the long side 320 px (a square 240 px); ValueError otherwise."""
+    width_text, sep, height_text = aspect_ratio.partition(":")
+    if not (sep and width_text.isdigit() and height_text.isdigit()):
+        raise ValueError(f"aspect_ratio must be W:H with whole numbers (got {aspect_ratio!r})")
+    width, height = int(width_text), int(height_text)
+    if not (width and height and 1 / MAX_RATIO <= width / height <= MAX_RATIO):
+        raise ValueError(f"aspect_ratio must be between 1:4 and 4:1 (got {aspect_ratio!r})")
+    if width == height:
+        return SQUARE_SIDE, SQUARE_SIDE
+    scale = LONG_SIDE / max(width, height)
+    return (2 * round(width * scale / 2), 2 * round(height * scale / 2))
 
 
 def _plane(line_size: int, height: int, row: bytes) -> bytes:
@@ -84,7 +106,7 @@ def _audio_frames(seconds: int) -> Iterator[av.AudioFrame]:
 def _render(aspect_ratio: str, seconds: int, sound: bool) -> bytes:
     # The mp4 muxer's faststart pass reopens its output by path, so it cannot
     # target a BytesIO: encode into a temporary file and read it back.
-    width, height = RESOLUTIONS[aspect_ratio]
+    width, height = resolution(aspect_ratio)
     with tempfile.TemporaryDirectory(prefix="mock-media-") as tmp:
         path = os.path.join(tmp, "out.mp4")
         with av.open(path, "w", format="mp4", options={"movflags": "faststart"}) as container:
@@ -109,18 +131,17 @@ def _render(aspect_ratio: str, seconds: int, sound: bool) -> bytes:
 def render_mp4(aspect_ratio: str, seconds: int, sound: bool = False) -> bytes:
     """Render (or fetch from cache) an MP4 of ``seconds`` seconds in ``aspect_ratio``.
 
-    Raises ``ValueError`` for an unsupported aspect ratio or a duration that is
-    not an integer in ``1..60``.  With ``sound`` an AAC mono tone track is added.
+    Raises ``ValueError`` for an aspect ratio that is not ``W:H`` (1:4 to 4:1) or a duration
+    that is not an integer in ``1..60``.  With ``sound`` an AAC mono tone track is added.
     """
-    if aspect_ratio not in RESOLUTIONS:
-        raise ValueError(f"unsupported aspect_ratio {aspect_ratio!r}; expected one of {sorted(RESOLUTIONS)}")
+    resolution(aspect_ratio)
     if not isinstance(seconds, int) or isinstance(seconds, bool) or not MIN_SECONDS <= seconds <= MAX_SECONDS:
         raise ValueError(f"seconds must be an integer in {MIN_SECONDS}..{MAX_SECONDS}, got {seconds!r}")
     with _LOCK:
         return _render(aspect_ratio, seconds, bool(sound))
 
 
-def probe_mp4(data: bytes) -> dict:
+def probe_mp4(data: bytes) -> dict[str, Any]:
     """Read back an MP4's duration (s), video size and codec, and whether it has audio."""
     with av.open(io.BytesIO(data), "r") as container:
         video = container.streams.video[0]

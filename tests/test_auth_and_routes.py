@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from conftest import EDIT, I2V, REF, T2V, Api, assert_error
 from starlette.routing import Route
 
-from conftest import EDIT, I2V, REF, T2V, Api, assert_error
 from contracts.server import LiveServer
 from mock_server import Settings, create_app
 

@@ -11,8 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-
 from conftest import EDIT, I2V, REF, T2V, Api, assert_error
+
 from contracts.server import LiveServer
 from mock_server import Settings
 

@@ -2,14 +2,15 @@
 timeouts, refusals and resets, failed and cancelled tasks, manual redelivery."""
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-
 from conftest import T2V
+
 from contracts.receiver import CallbackReceiver
 from contracts.server import LiveServer
 from mock_server import Settings
@@ -69,13 +70,13 @@ def test_one_delivery_on_success_with_the_task_body(h: Harness) -> None:
 
 def test_callback_goes_out_after_billing_is_settled(h: Harness) -> None:
     seen: dict[str, Any] = {}
-    original = h.hook._record
+    original = h.hook._record  # noqa: SLF001 - wrapped to read the ledger at the moment of delivery
 
     def record_with_ledger(item: Any) -> None:  # a real receiver asking the emulator, as an app would
         seen.update(httpx.get(f"{h.server.base_url}/_mock/accounts/{KEY}").json())
         original(item)
 
-    h.hook._record = record_with_ledger  # type: ignore[method-assign]
+    h.hook._record = record_with_ledger  # type: ignore[method-assign]  # noqa: SLF001
     h.create()
     h.advance(60)
     h.hook.wait_for(1)
@@ -95,7 +96,7 @@ def test_500_500_200_gives_three_attempts_one_then_two_seconds_apart(h: Harness)
     attempts = h.attempts(task["id"])
     assert [(a["attempt"], a["state"], a["status_code"]) for a in attempts] == [
         (1, "failed", 500), (2, "failed", 500), (3, "delivered", 200)]
-    gaps = [b["at"] - a["at"] for a, b in zip(attempts, attempts[1:])]
+    gaps = [b["at"] - a["at"] for a, b in itertools.pairwise(attempts)]
     assert gaps == pytest.approx([1.0, 2.0])
     h.advance(100)
     assert len(h.attempts(task["id"])) == 3 and len(h.hook.received) == 3
@@ -110,7 +111,7 @@ def test_always_500_gives_four_attempts_and_stops(h: Harness) -> None:
         h.attempts(task["id"])
     attempts = h.attempts(task["id"])
     assert [a["attempt"] for a in attempts] == [1, 2, 3, 4] and {a["status_code"] for a in attempts} == {500}
-    assert [b["at"] - a["at"] for a, b in zip(attempts, attempts[1:])] == pytest.approx([1.0, 2.0, 4.0])
+    assert [b["at"] - a["at"] for a, b in itertools.pairwise(attempts)] == pytest.approx([1.0, 2.0, 4.0])
     h.advance(3600)
     assert len(h.attempts(task["id"])) == 4 and len(h.hook.received) == 4
 
@@ -227,13 +228,13 @@ def test_attempts_appear_in_the_tasks_admin_view(h: Harness) -> None:
 
 
 def test_a_running_clock_delivers_without_anyone_advancing_it() -> None:
-    with LiveServer(Settings(speed=1000, allow_local_callbacks=True)) as server, CallbackReceiver() as hook:
-        with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {KEY}"}) as http:
-            response = http.post("/v1/videos/generations", headers={"X-Mock-Scenario": "queue=0;processing=2"},
-                                 json={"model": T2V, "prompt": "p", "callback_url": hook.url})
-            assert response.status_code == 200
-            [call] = hook.wait_for(1, timeout=10)
-            assert call.json()["id"] == response.json()["id"] and call.json()["status"] == "completed"
+    with LiveServer(Settings(speed=1000, allow_local_callbacks=True)) as server, CallbackReceiver() as hook, \
+            httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {KEY}"}) as http:
+        response = http.post("/v1/videos/generations", headers={"X-Mock-Scenario": "queue=0;processing=2"},
+                             json={"model": T2V, "prompt": "p", "callback_url": hook.url})
+        assert response.status_code == 200
+        [call] = hook.wait_for(1, timeout=10)
+        assert call.json()["id"] == response.json()["id"] and call.json()["status"] == "completed"
 
 
 def test_bad_wait_parameter_is_400(h: Harness) -> None:

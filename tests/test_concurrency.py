@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import httpx
-
 from conftest import T2V
+
 from contracts.server import LiveServer
 from mock_server import Settings
 

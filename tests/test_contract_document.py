@@ -4,11 +4,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import Api
 from openapi_spec_validator import validate
 
-from conftest import Api
-from mock_server.families import registry
 from mock_server.contract import api_contract, load_yaml
+from mock_server.families import registry
 from mock_server.resources import admin_contract_path, contract_path
 
 SPEC = load_yaml(contract_path())

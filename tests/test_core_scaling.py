@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 
 from mock_server import Emulator, Settings
-from mock_server.http.views import task_body
+from mock_server.core.views import task_body
 
 BODY = {"model": "kling-o3-text-to-video", "prompt": "scale"}
 

@@ -12,17 +12,18 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import T2V
+
+from contracts.cli import main
 from contracts.drift.probes import catalogue
 from contracts.drift.samples import DRIFTED_SAMPLE, DRIFTS, EMULATOR_SAMPLE
 from contracts.server import LiveServer
 from mock_server import Settings
-from contracts.cli import main
 from mock_server.resources import fixtures_dir
 
 KEY = "sk-drift-SECRET-7f3a9c21e5"
 PAID = "text_to_video_3s_720p"
+ABOVE_MAX = "duration_above_max_kling-o3-text-to-video"
 SAMPLES = fixtures_dir() / "drift"
 FAST_POLLS = ["--poll-interval", "0.01", "--max-wait", "60"]
 
@@ -101,7 +102,7 @@ class DriftedUpstream:
         if status >= 400:
             headers.append((b"x-echo-authorization", auth.encode()))
         await send({"type": "http.response.start", "status": status,
-                    "headers": headers + [(b"content-length", str(len(content)).encode())]})
+                    "headers": [*headers, (b"content-length", str(len(content)).encode())]})
         await send({"type": "http.response.body", "body": content})
 
     @staticmethod
@@ -144,7 +145,7 @@ def test_the_emulator_does_not_drift_from_itself_and_budget_0_creates_no_task(
         assert server.emulator.task_count() == 0
     assert (code, err) == (0, ""), out + err
     free = {p.name for p in catalogue() if not p.lifecycle}
-    assert verdicts(out) == {**{name: "ok" for name in free}, PAID: "skipped"}
+    assert verdicts(out) == {**dict.fromkeys(free, "ok"), PAID: "skipped"}
     assert "costs 16.2 credits, budget 0" in out and "no drift (exit 0)" in out
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["spent"] == "0" and report["differences"] == []
@@ -221,9 +222,9 @@ def test_every_drift_of_a_drifted_upstream_is_named(capsys: pytest.CaptureFixtur
         "unknown_model: error.code type: expected a string / actual int 400",
         "unknown_model: error keys: expected code, message, type / actual code, message, param, type",
         "credits: missing key: expected data.token.used_credits / actual absent",
-        "duration_above_max_kling-o3-text-to-video: status: expected 400 / actual 200",
-        "duration_above_max_kling-o3-text-to-video: accepted: expected refused (no task created) / actual 200: task task-unified-",
-        "duration_above_max_kling-o3-text-to-video: schema VideoGenerationTask usage.billing_rule: expected valid / actual",
+        f"{ABOVE_MAX}: status: expected 400 / actual 200",
+        f"{ABOVE_MAX}: accepted: expected refused (no task created) / actual 200: task task-unified-",
+        f"{ABOVE_MAX}: schema VideoGenerationTask usage.billing_rule: expected valid / actual",
     ]
     for line in expected_lines:
         assert line in out, line
@@ -240,7 +241,7 @@ def test_record_then_replay_gives_the_same_result(capsys: pytest.CaptureFixture[
                                        "--report", str(live_report), *FAST_POLLS))
     assert code == 1
     assert "usage.billing_rule" in out and f"paid    {PAID}: 16.2 credits (budget 100, spent 81)" in out
-    replayed, replay_out, err = drift(capsys, "--replay", str(recording), "--report", str(replay_report))
+    replayed, _replay_out, err = drift(capsys, "--replay", str(recording), "--report", str(replay_report))
     assert (replayed, err) == (1, "")
     first, second = (json.loads(path.read_text()) for path in (live_report, replay_report))
     for key in ("differences", "counts", "spent", "exit_code"):

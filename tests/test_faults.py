@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import I2V, T2V, assert_error
+
 from contracts.server import LiveServer
 from mock_server import Settings
 from mock_server.contract import api_contract

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import jsonschema_rs
 import pytest
-
 from conftest import Api
-from mock_server.families import registry
+
 from mock_server.contract import api_contract
+from mock_server.families import registry
 from mock_server.resources import fixtures_dir
 
 FIXTURES = fixtures_dir()
-REQUESTS = sorted((FIXTURES / "requests").glob("*.json"))
+REQUESTS = sorted((FIXTURES / "requests").glob("*/*.json"))
 RESPONSE_SCHEMA = {"create.json": "VideoGenerationTask", "credits.json": "CreditsResponse",
                    "error-invalid-request.json": "ErrorResponse"}
 
@@ -22,12 +22,14 @@ def _schema_for(path: Path) -> str:
     return RESPONSE_SCHEMA.get(path.name, "TaskDetail")
 
 
-def test_every_model_has_a_request_fixture() -> None:
+def test_every_model_has_a_request_fixture_in_its_own_folder() -> None:
     models = {json.loads(p.read_text())["model"] for p in REQUESTS}
     assert models == set(registry())
+    assert all(json.loads(p.read_text())["model"] == p.parent.name for p in REQUESTS)
+    assert all((FIXTURES / "requests" / model / "default.json").is_file() for model in registry())
 
 
-@pytest.mark.parametrize("path", REQUESTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", REQUESTS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_request_fixtures_are_accepted(api: Api, path: Path) -> None:
     response = api.create(json.loads(path.read_text()))
     assert response.status_code == 200, response.text

@@ -122,7 +122,7 @@ class _Reader:
     def _more(self) -> None:
         try:
             chunk = self.sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             raise _Cut("timed out") from None
         except ConnectionResetError:
             raise _Cut("reset") from None
@@ -481,8 +481,8 @@ CASES: list[Case] = [
     # ``times`` has no maximum: an integer beyond 64 bits passes the schema
     *[_absurd_admin(f"fault-times-{id}", "/_mock/faults", "POST", FAULT + ', "times": @}', literal, "times")
       for id, literal in [("1e20", "1e20"), ("2pow64", str(2**64)), ("29-nines", "9" * 29)]],
-    _absurd_admin("scenario-times-1e20", "/_mock/scenarios", "POST", '{"scenario": "stuck", "key": "%s", '
-                  '"times": @}' % NOBODY, "1e20", "times"),
+    _absurd_admin("scenario-times-1e20", "/_mock/scenarios", "POST", f'{{"scenario": "stuck", "key": "{NOBODY}", '
+                  '"times": @}', "1e20", "times"),
     # admin bodies that are JSON objects of the right types but break the admin contract
     api("admin-put-duplicate-models", {"granted": 1, "models": [T2V, T2V]}, method="PUT",
         path=f"/_mock/accounts/{TARGET}", names="models"),
@@ -776,10 +776,9 @@ def properties(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _base_bodies() -> dict[str, dict[str, Any]]:
-    """Each model's plain fixture request (``fixtures/requests/<model without kling-o3->.json``)."""
+    """Each model's plain fixture request (``fixtures/requests/<model>/default.json``)."""
     folder = fixtures_dir() / "requests"
-    return {model: json.loads((folder / f"{model.removeprefix('kling-o3-')}.json").read_text())
-            for model in api_contract().models}
+    return {model: json.loads((folder / model / "default.json").read_text()) for model in api_contract().models}
 
 
 BASES = _base_bodies()
@@ -856,7 +855,8 @@ class Battery:
             ledger = (account.granted, account.balance, account.reserved, account.charged, account.running,
                       account.revoked, account.models)
             assert ledger == (Decimal(granted), Decimal(granted), 0, 0, 0, False, None), (key, ledger)
-        assert {a.key for a in emulator.accounts()} == set(GRANTS) | self.fresh_keys, "a garbage request made an account"
+        keys = {a.key for a in emulator.accounts()}
+        assert keys == set(GRANTS) | self.fresh_keys, "a garbage request made an account"
         assert emulator.task_count() == self.tasks_on_purpose, [t.id for t in emulator.tasks()]
         assert emulator.faults() == [], emulator.faults()
         assert emulator.clock.offset == 0, "a garbage request moved the clock"

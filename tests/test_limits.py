@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import httpx
-
 from conftest import T2V
+
 from contracts.receiver import CallbackReceiver
 from contracts.server import LiveServer
 from mock_server import Emulator, Settings

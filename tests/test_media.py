@@ -11,7 +11,7 @@ import pytest
 from mock_server import media
 from mock_server.media import probe_mp4, render_mp4
 
-RATIOS = {"16:9": 16 / 9, "9:16": 9 / 16, "1:1": 1.0}
+RATIOS = {"16:9": 16 / 9, "9:16": 9 / 16, "1:1": 1.0, "4:3": 4 / 3, "3:4": 3 / 4, "21:9": 21 / 9}
 
 
 @pytest.mark.parametrize("seconds", [3, 5, 15])
@@ -65,7 +65,7 @@ def test_concurrent_calls_share_one_render() -> None:
 
 def test_mpeg4_fallback_renders(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(media, "video_codec", lambda: "mpeg4")
-    data = media._render.__wrapped__("16:9", 1, True)  # bypass the cache
+    data = media._render.__wrapped__("16:9", 1, True)  # noqa: SLF001 - bypass the cache
     info = probe_mp4(data)
     assert info["video_codec"] == "mpeg4"
     assert info["has_audio"] and abs(info["duration"] - 1) <= 0.1
@@ -73,7 +73,8 @@ def test_mpeg4_fallback_renders(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("aspect_ratio", "seconds"),
-    [("4:3", 5), ("", 5), ("16:9", 0), ("16:9", 61), ("16:9", -1), ("16:9", 5.5), ("16:9", True), ("16:9", "5")],
+    [("auto", 5), ("", 5), ("4:0", 5), ("9:1", 5), ("16:9", 0), ("16:9", 61), ("16:9", -1), ("16:9", 5.5),
+     ("16:9", True), ("16:9", "5")],
 )
 def test_bad_arguments_raise_value_error(aspect_ratio: str, seconds: object) -> None:
     with pytest.raises(ValueError):

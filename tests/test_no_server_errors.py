@@ -11,13 +11,13 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from conftest import Api
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Api
 from mock_server.resources import fixtures_dir
 
-BODIES = [json.loads(p.read_text()) for p in sorted((fixtures_dir() / "requests").glob("*.json"))]
+BODIES = [json.loads(p.read_text()) for p in sorted((fixtures_dir() / "requests").glob("*/*.json"))]
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1)
     | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),

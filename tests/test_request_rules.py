@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from conftest import EDIT, I2V, REF, T2V, Api, assert_error
 
 IMG = "https://example.com/a.jpg"
@@ -170,7 +169,8 @@ INVALID = {
     # prompt references
     "element reference without elements": (t2v(prompt="<<<element_1>>> dances"),
                                            "prompt references <<<element_1>>> but the request supplies 0 elements"),
-    "image reference beyond images": (i2v(prompt="<<<image_2>>>"), "references <<<image_2>>> but the request supplies 1 image"),
+    "image reference beyond images": (i2v(prompt="<<<image_2>>>"),
+                                      "references <<<image_2>>> but the request supplies 1 image"),
     "video reference on t2v": (t2v(prompt="like <<<video_1>>>"), "references <<<video_1>>>"),
     "video_2 on ref": (ref(prompt="<<<video_2>>>"), "references <<<video_2>>> but the request supplies 1 video"),
     "element_0": (t2v(prompt="<<<element_0>>>", model_params=elements(1)), "<<<element_0>>>"),

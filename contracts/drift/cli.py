@@ -50,7 +50,7 @@ def _seconds(text: str) -> float:
     return value
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``drift`` on the ``evolink-mock`` parser."""
     p = subparsers.add_parser("drift", help="probe the real API (or a recording) for drift from openapi.yaml",
                               description=DESCRIPTION, epilog=EPILOG,

@@ -75,7 +75,7 @@ def _schema_name(response: Mapping[str, Any], spec: Mapping[str, Any]) -> str | 
     return schema["$ref"].rsplit("/", 1)[-1] if "$ref" in schema else None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def operations() -> tuple[Operation, ...]:
     """Every operation of the contract, with its response schemas by status."""
     spec = api_contract().spec
@@ -95,7 +95,7 @@ def operation_for(method: str, path: str) -> Operation | None:
     return next((op for op in operations() if op.method == method and op.pattern.match(path)), None)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(name: str) -> Any:
     return jsonschema_rs.validator_for(api_contract().schemas[name])
 

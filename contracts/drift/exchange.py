@@ -51,7 +51,7 @@ class Answer:
     prefix: bytes = b""
 
     @classmethod
-    def parse(cls, status: int, headers: Mapping[str, str], content: bytes) -> "Answer":
+    def parse(cls, status: int, headers: Mapping[str, str], content: bytes) -> Answer:
         """An answer from raw bytes: JSON when it parses, else (truncated) text."""
         kept = {k.lower(): v for k, v in headers.items() if k.lower() not in VOLATILE_HEADERS}
         try:
@@ -62,9 +62,8 @@ class Answer:
     @property
     def error(self) -> Mapping[str, Any] | None:
         """The ``error`` object of an error body, when there is one."""
-        if self.is_json and isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
-            return self.body["error"]
-        return None
+        error = self.body.get("error") if self.is_json and isinstance(self.body, dict) else None
+        return error if isinstance(error, dict) else None
 
     def describe(self) -> str:
         """A short description of a body that is not JSON."""

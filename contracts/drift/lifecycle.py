@@ -9,6 +9,7 @@ rising by exactly the price.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -106,10 +107,10 @@ def _check_sequence(comparison: Comparison, seen: list[tuple[Any, Any]]) -> None
     """Statuses never go back; progress never falls; a completed task is at 100."""
     statuses = [status for status, _ in seen]
     ranks = [_ORDER.get(status, -1) for status in statuses]
-    if any(b < a for a, b in zip(ranks, ranks[1:])) or -1 in ranks:
+    if any(b < a for a, b in itertools.pairwise(ranks)) or -1 in ranks:
         comparison.add("lifecycle order", "pending -> processing -> completed", " -> ".join(map(str, statuses)))
     progress = [p for _, p in seen if isinstance(p, int)]
-    if any(b < a for a, b in zip(progress, progress[1:])):
+    if any(b < a for a, b in itertools.pairwise(progress)):
         comparison.add("lifecycle progress", "never decreasing", ", ".join(map(str, progress)))
     if statuses[-1] == "completed" and seen[-1][1] != 100:
         comparison.add("lifecycle progress", "100 when completed", str(seen[-1][1]))

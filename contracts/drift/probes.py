@@ -83,7 +83,7 @@ class Probe:
 
 
 # -- bodies ---------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model(role: str) -> str:
     """A role's model id; a model id stands for itself."""
     if role not in _ROLES:
@@ -94,10 +94,11 @@ def _model(role: str) -> str:
 
 
 def _properties(model: str) -> Mapping[str, Any]:
-    return api_contract().models[model].schema["properties"]
+    properties: Mapping[str, Any] = api_contract().models[model].schema["properties"]
+    return properties
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _examples() -> dict[str, dict[str, Any]]:
     """The contract's first create example per model."""
     op = api_contract().spec["paths"][CREATE]["post"]
@@ -317,7 +318,7 @@ def _paid() -> Iterator[Probe]:
                 body=base("t2v", quality=quality), lifecycle=True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def catalogue() -> tuple[Probe, ...]:
     """Every probe, in sending order (stable: recordings are named after it)."""
     probes = (*_routes(), *_facts(), *_schema_rules(), *_paid())

@@ -50,9 +50,9 @@ DRIFTS: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
 
 def record_emulator_sample(directory: Path) -> int:
     """Record a free run against a fresh emulator (manual clock, seed 0) into ``directory``."""
+    from contracts.cli import main
     from contracts.server import LiveServer
     from mock_server import Settings
-    from contracts.cli import main
 
     with LiveServer(Settings(speed=0, seed=0)) as server:
         return main(["drift", "--base-url", server.base_url, "--api-key", SAMPLE_KEY, "--record", str(directory)])

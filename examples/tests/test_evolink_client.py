@@ -5,9 +5,9 @@ import json
 import urllib.request
 
 import pytest
+from evolink_client import AsyncEvoLinkClient, EvoLinkClient, EvoLinkError
 
 from contracts.receiver import CallbackReceiver
-from evolink_client import AsyncEvoLinkClient, EvoLinkClient, EvoLinkError
 
 T2V = "kling-o3-text-to-video"
 

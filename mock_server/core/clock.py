@@ -25,7 +25,7 @@ class ClockState(Protocol):
 class Clock:
     """``origin + (wall - origin) * speed + offset``; manual when ``speed`` is 0."""
 
-    __slots__ = ("speed", "_state", "_origin")
+    __slots__ = ("_origin", "_state", "speed")
 
     def __init__(self, state: ClockState, speed: float = 0.0) -> None:
         if speed < 0:

@@ -24,7 +24,7 @@ _UNIT = 2.0 ** -53
 class Draws:
     """The draws of one seed (any int, including huge or negative ones)."""
 
-    __slots__ = ("seed", "_key", "_scale", "_shift", "_digits")
+    __slots__ = ("_digits", "_key", "_scale", "_shift", "seed")
 
     def __init__(self, seed: int) -> None:
         self.seed = seed

@@ -82,8 +82,9 @@ class FaultRule:
         out: dict[str, Any] = {"id": self.id, "kind": self.kind, "route": self.route, "model": self.model,
                                "key": self.key, "times": self.times, "probability": self.probability,
                                "fired": self.fired, "spent": self.spent}
-        extra = {LATENCY: {"latency_ms": self.latency_ms}, RATE_LIMIT: {"retry_after": self.retry_after},
-                 TASK_FAILURE: {"error_code": self.error_code}, SCENARIO: {"scenario": self.scenario}}
+        extra: dict[str, dict[str, Any]] = {
+            LATENCY: {"latency_ms": self.latency_ms}, RATE_LIMIT: {"retry_after": self.retry_after},
+            TASK_FAILURE: {"error_code": self.error_code}, SCENARIO: {"scenario": self.scenario}}
         out.update(extra.get(self.kind, {}))
         return out
 

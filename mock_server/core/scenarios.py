@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ..errors import invalid_request
 
@@ -73,7 +74,8 @@ def parse(text: str, error_codes: Iterable[str], base: Scenario = NONE) -> Scena
                                       + ", ".join(codes))
             scenario = replace(scenario, fail=value)
         elif name in ("queue", "processing", "input_seconds") and sep:
-            scenario = replace(scenario, **{name: _seconds(name, value, positive=name != "queue")})
+            seconds: dict[str, Any] = {name: _seconds(name, value, positive=name != "queue")}
+            scenario = replace(scenario, **seconds)
         else:
             raise invalid_request(f"unknown scenario item {item!r}; items are {ITEMS}")
     return scenario

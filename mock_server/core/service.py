@@ -24,11 +24,18 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from .. import __version__
+from .. import __version__, media
 from ..config import Settings
 from ..contract import ApiContract, api_contract
-from ..errors import ApiError, insufficient_quota, invalid_request, model_access_denied, not_found, rate_limited
-from ..errors import unauthorized
+from ..errors import (
+    ApiError,
+    insufficient_quota,
+    invalid_request,
+    model_access_denied,
+    not_found,
+    rate_limited,
+    unauthorized,
+)
 from ..families import ModelSpec, Registry, registry
 from ..families.registry import QUEUE_SECONDS
 from ..store import Store, open_store
@@ -55,6 +62,12 @@ class AlreadyFinished(Exception):
 @functools.lru_cache(maxsize=4)
 def _id_prefix(second: int) -> str:
     return f"task-unified-{second:010d}-"
+
+
+def _output_aspect_ratio(requested: object) -> str:
+    """The result video's shape: the requested ``W:H``, else (none, ``auto``, ``adaptive``) 16:9."""
+    return sys.intern(requested) if isinstance(requested, str) and media.is_aspect_ratio(requested) \
+        else DEFAULT_ASPECT_RATIO
 
 
 def _forgettable(task: Task) -> bool:
@@ -268,7 +281,7 @@ class Emulator:
             id=_id_prefix(now) + self._draws.suffix(position), key=key, model=spec.id, created=now, queue=queue,
             processing=processing, fail=scenario.fail, stuck=scenario.stuck,
             price=pricing.price(spec, seconds, quality, sound), seconds=seconds,
-            aspect_ratio=sys.intern(str(values.get("aspect_ratio") or DEFAULT_ASPECT_RATIO)),
+            aspect_ratio=_output_aspect_ratio(values.get("aspect_ratio")),
             quality=sys.intern(quality) if isinstance(quality, str) else None, sound=sound,
             estimated_time=estimated, callback_url=values.get("callback_url"), base_url=sys.intern(base_url),
             scenario="" if scenario is scenarios.NONE else scenario.describe(), seq=position,

@@ -159,7 +159,7 @@ class Registry(Mapping[str, ModelSpec]):
         return [spec for spec in self._specs.values() if spec.has(capability)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def registry() -> Registry:
     """The registry of the contract in use (once per process)."""
     return Registry(api_contract())

@@ -15,16 +15,17 @@ from ..contract import admin_contract
 from ..core import faults
 from ..core.ledger import Account
 from ..core.service import KEY_PATTERN, Emulator
+from ..core.views import account_body, admin_task_body, callback_body, ledger_entry_body
 from ..errors import ApiError, invalid_request, not_found
 from .requests import base_url, read_json
 from .responses import JSONResponse
-from .views import account_body, admin_task_body, callback_body, ledger_entry_body
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _emulator(request: Request) -> Emulator:
-    return request.app.state.emulator
+    emulator: Emulator = request.app.state.emulator
+    return emulator
 
 
 def admin(handler: Handler) -> Handler:
@@ -45,11 +46,13 @@ def admin(handler: Handler) -> Handler:
 
 async def _body(request: Request, operation_id: str) -> dict[str, Any]:
     schema = admin_contract().bodies[operation_id]
-    return await read_json(request.scope, request.receive, _emulator(request).settings.max_body_bytes, schema)
+    body: dict[str, Any] = await read_json(request.scope, request.receive, _emulator(request).settings.max_body_bytes,
+                                           schema)
+    return body
 
 
 def _key(request: Request) -> str:
-    key = request.path_params["key"]
+    key: str = request.path_params["key"]
     if not KEY_PATTERN.fullmatch(key):
         raise invalid_request("the key must be sk- followed by at least 8 of [A-Za-z0-9_-]")
     return key

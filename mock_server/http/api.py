@@ -7,21 +7,23 @@ scope (the hot path: no ``Request``/``Response`` objects); errors are raised as
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope
 
 from ..core import faults
 from ..core.faults import FaultRule, FiredFaults
 from ..core.service import Emulator
+from ..core.views import created_body, credits_body, task_body
 from ..errors import internal_error, rate_limited
 from ..media import render_mp4
-from .views import created_body, credits_body, task_body
 from .requests import base_url, headers_of, read_json
-from .responses import JSONEndpoint, Receive, Scope, header_text
+from .responses import JSONEndpoint, header_text
 
 RESULT_SUFFIX = ".mp4"
 Answer = tuple[Any, list[tuple[bytes, bytes]]]
@@ -32,7 +34,8 @@ class DropConnection(Exception):
 
 
 def _emulator(scope: Scope) -> Emulator:
-    return scope["app"].state.emulator
+    emulator: Emulator = scope["app"].state.emulator
+    return emulator
 
 
 def _rate_limit(rule: FaultRule) -> Exception:
@@ -40,7 +43,7 @@ def _rate_limit(rule: FaultRule) -> Exception:
 
 
 #: What each terminal fault kind answers (every kind in faults.TERMINAL has an entry: a test checks it).
-TERMINAL_ANSWERS = {
+TERMINAL_ANSWERS: dict[str, Callable[[FaultRule], Exception]] = {
     faults.RATE_LIMIT: _rate_limit,
     faults.SERVER_ERROR: lambda rule: internal_error(),
     faults.DROP: lambda rule: DropConnection(),

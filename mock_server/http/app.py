@@ -16,8 +16,8 @@ from starlette.responses import Response
 
 from ..config import Settings
 from ..core.service import Emulator
-from ..workers.callbacks import CallbackDispatcher
 from ..errors import ApiError, internal_error
+from ..workers.callbacks import CallbackDispatcher
 from . import admin, api
 from .responses import DroppedResponse, error_response
 

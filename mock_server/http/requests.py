@@ -10,10 +10,11 @@ import re
 from typing import Any
 
 import orjson
+from starlette.types import Receive, Scope
 
 from ..contract import BodySchema
 from ..errors import ApiError, invalid_request
-from .responses import Receive, Scope, header_text
+from .responses import header_text
 
 _JSON_TYPE = re.compile(r"\s*application/([a-z0-9.+-]*\+)?json\s*(;.*)?$", re.IGNORECASE)
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")

@@ -21,6 +21,7 @@ never sooner than ``MANUAL_GRACE`` wall seconds after the attempt was sent
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ import orjson
 
 from .. import __version__
 from ..core.callbacks import TIMEOUT, CallbackAttempt
-from ..http.views import task_body
+from ..core.views import task_body
 
 if TYPE_CHECKING:
     from ..core.service import Emulator
@@ -50,9 +51,9 @@ class CallbackDispatcher:
         self._wake = asyncio.Event()
         self._pass_done = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: asyncio.Task | None = None
-        self._in_flight: dict[asyncio.Task, tuple[CallbackAttempt, float, float]] = {}  # mock deadline, wall start
-        self._timed_out: set[asyncio.Task] = set()
+        self._runner: asyncio.Task[None] | None = None
+        self._in_flight: dict[asyncio.Task[None], tuple[CallbackAttempt, float, float]] = {}  # deadline, wall start
+        self._timed_out: set[asyncio.Task[None]] = set()
 
     # -- life ----------------------------------------------------------------
     async def start(self) -> None:
@@ -143,7 +144,7 @@ class CallbackDispatcher:
                 soonest = left if soonest is None else min(soonest, left)
         return soonest
 
-    def _done(self, task: asyncio.Task) -> None:
+    def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(task, None)
         self._timed_out.discard(task)
         self._pass_done.set()
@@ -163,10 +164,8 @@ class CallbackDispatcher:
             if settlement is not None:
                 waits.append(max(SETTLE_EVERY, clock.wall_seconds(settlement - now) or 0.0))
             delay = min(waits)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), delay)
-        except TimeoutError:
-            pass
 
     async def _deliver(self, attempt: CallbackAttempt) -> None:
         emulator = self.emulator

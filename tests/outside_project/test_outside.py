@@ -68,7 +68,8 @@ def test_missing_model_must_fail(evolink_server):
 
 def test_unknown_field_warns(evolink_mock):
     with httpx.Client(base_url="https://api.evolink.ai") as http:
-        assert _create(http, evolink_mock.api_key, {"model": T2V, "prompt": "x", "negative_prompt": "y"}).status_code == 200
+        body = {"model": T2V, "prompt": "x", "negative_prompt": "y"}
+        assert _create(http, evolink_mock.api_key, body).status_code == 200
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.callbacks import CallbackAttempt
-from ..core.ledger import Account, LedgerEntry
-from ..core.pricing import as_number
-from ..core.tasks import ERROR_MESSAGES, Task
+from .callbacks import CallbackAttempt
+from .ledger import Account, LedgerEntry
+from .pricing import as_number
+from .tasks import ERROR_MESSAGES, Task
 
 
 def result_url(task: Task, base_url: str) -> str:

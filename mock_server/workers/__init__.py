@@ -1,0 +1,1 @@
+"""Work beside the requests: callback delivery and background settlement."""
