@@ -16,40 +16,52 @@ import random
 import string
 
 SUFFIX_LENGTH = 8
-_ALPHABET = (string.ascii_lowercase + string.digits).encode()
-_SPACE = len(_ALPHABET) ** SUFFIX_LENGTH
+_ALPHABET = string.ascii_lowercase + string.digits
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 1296 two-character pieces
+_PAIR_SPACE = len(_PAIRS)
+_SPACE = _PAIR_SPACE ** (SUFFIX_LENGTH // 2)  # 36 ** 8
 _UNIT = 2.0 ** -53
+_BITS53 = (1 << 53) - 1
 
 
 class Draws:
     """The draws of one seed (any int, including huge or negative ones)."""
 
-    __slots__ = ("_digits", "_key", "_scale", "_shift", "seed")
+    __slots__ = ("_key", "_pieces", "_scale", "_shift", "_streams", "seed")
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
-        self._key = hashlib.blake2b(str(seed).encode(), digest_size=32).digest()
-        rng = random.Random(self._key)
+        key = self._key = hashlib.blake2b(str(seed).encode(), digest_size=32).digest()
+        self._streams: dict[str, hashlib.blake2b] = {}  # stream -> a keyed hash, the stream name fed in
+        rng = random.Random(key)
         scale = rng.randrange(_SPACE // 3, _SPACE)
         while scale % 2 == 0 or scale % 3 == 0:  # coprime with 36: multiplying is a bijection mod 36**8
             scale += 1
         self._scale, self._shift = scale, rng.randrange(_SPACE)
-        self._digits = [bytes(rng.sample(_ALPHABET, len(_ALPHABET))) for _ in range(SUFFIX_LENGTH)]
+        self._pieces: list[list[str]] = [rng.sample(_PAIRS, _PAIR_SPACE) for _ in range(SUFFIX_LENGTH // 2)]
 
     def suffix(self, position: int) -> str:
-        """The task-id suffix of ``position``: 8 of ``[a-z0-9]``, distinct for distinct positions."""
+        """The task-id suffix of ``position``: 8 of ``[a-z0-9]``, distinct for distinct positions.
+
+        An affine bijection mod 36**8, then each base-1296 digit through its own seeded permutation.
+        """
         n = (self._scale * position + self._shift) % _SPACE
-        out = bytearray(SUFFIX_LENGTH)
-        for i, digits in enumerate(self._digits):
-            n, digit = divmod(n, 36)
-            out[i] = digits[digit]
-        return out.decode()
+        first, second, third, fourth = self._pieces
+        n, a = divmod(n, _PAIR_SPACE)
+        n, b = divmod(n, _PAIR_SPACE)
+        d, c = divmod(n, _PAIR_SPACE)
+        suffix: str = first[a] + second[b] + third[c] + fourth[d]
+        return suffix
 
     def uniforms(self, stream: str, position: int) -> tuple[float, float]:
-        """Two independent uniforms in ``[0, 1)`` for ``position`` of ``stream``."""
-        digest = hashlib.blake2b(f"{stream}:{position}".encode(), key=self._key, digest_size=16).digest()
-        return ((int.from_bytes(digest[:8], "little") >> 11) * _UNIT,
-                (int.from_bytes(digest[8:], "little") >> 11) * _UNIT)
+        """Two independent uniforms in ``[0, 1)`` for ``position`` of ``stream`` (keyed BLAKE2b of both)."""
+        started = self._streams.get(stream)
+        if started is None:
+            started = self._streams[stream] = hashlib.blake2b(f"{stream}\0".encode(), key=self._key, digest_size=16)
+        digest = started.copy()
+        digest.update(position.to_bytes(8, "little", signed=True))
+        bits = int.from_bytes(digest.digest(), "little")
+        return (bits & _BITS53) * _UNIT, ((bits >> 64) & _BITS53) * _UNIT
 
 
 def fresh_seed() -> int:

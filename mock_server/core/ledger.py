@@ -98,9 +98,10 @@ def reserve(account: Account, task: Task, at: float, max_running: int | None) ->
     price = task.price
     if account.balance < price:
         raise InsufficientCredits(account.balance, price)
-    balance = account.balance - price
-    changed = account._replace(balance=balance, reserved=account.reserved + price, running=account.running + 1)
-    return changed, LedgerEntry(at, account.key, RESERVE, price, balance, task.id)
+    key, balance = account.key, account.balance - price
+    changed = Account(key, account.granted, balance, account.reserved + price, account.charged, account.running + 1,
+                      account.revoked, account.models, account.user_group)  # not _replace: this is every create
+    return changed, LedgerEntry(at, key, RESERVE, price, balance, task.id)
 
 
 def settle(account: Account, task: Task, at: float) -> tuple[Account, Task, LedgerEntry]:

@@ -12,7 +12,6 @@ Rules: https://docs.evolink.ai/en/api-manual/video-series/kling/kling-o3-image-t
 """
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 import socket
@@ -39,36 +38,39 @@ class RuleContext:
 
 
 class RequestView:
-    """The counts the rules look at, read from a valid body on first use."""
+    """The counts the rules look at, read from a valid body when a rule asks (plain properties:
+    a body without the fields costs nothing)."""
+
+    __slots__ = ("body", "spec")
 
     def __init__(self, spec: ModelSpec, body: Mapping[str, Any]) -> None:
         self.spec = spec
         self.body = body
 
-    @functools.cached_property
+    @property
     def params(self) -> Mapping[str, Any]:
         params = self.body.get("model_params")
         return params if isinstance(params, Mapping) else {}
 
-    @functools.cached_property
+    @property
     def frames(self) -> int:
         """``image_start`` + ``image_end``, where the model takes frames."""
         spec, body = self.spec, self.body
         return (spec.has("first_frame") and "image_start" in body) + (spec.has("last_frame") and "image_end" in body)
 
-    @functools.cached_property
+    @property
     def image_urls(self) -> int:
         return len(self.body.get("image_urls") or ()) if self.spec.has("reference_images") else 0
 
-    @functools.cached_property
+    @property
     def elements(self) -> int:
         return len(self.params.get("element_list") or ()) if self.spec.has("elements") else 0
 
-    @functools.cached_property
+    @property
     def videos(self) -> int:
         return 1 if self.spec.video_input and any(k in self.body for k in _VIDEO_FIELDS) else 0
 
-    @functools.cached_property
+    @property
     def multi_shot(self) -> bool:
         return self.spec.has("multi_shot") and self.params.get("multi_shot") is True
 
@@ -98,12 +100,17 @@ class Rule:
 
 
 RULES: list[Rule] = []
+#: field -> the rules that read it: a body's fields pick the rules to run (most bodies have two or three).
+_BY_FIELD: dict[str, list[tuple[int, Rule]]] = {}
 
 
 def rule(*reads: str) -> Callable[[RuleFunction], RuleFunction]:
     """Register a rule that reads the top-level fields ``reads``."""
     def register(check: RuleFunction) -> RuleFunction:
-        RULES.append(Rule(check.__name__, frozenset(reads), check))
+        registered = Rule(check.__name__, frozenset(reads), check)
+        for name in registered.reads:
+            _BY_FIELD.setdefault(name, []).append((len(RULES), registered))
+        RULES.append(registered)
         return check
     return register
 
@@ -158,8 +165,9 @@ def multi_shot_durations(view: RequestView, ctx: RuleContext) -> str | None:
 @rule("prompt", "model_params", "image_start", "image_end", "image_urls", *_VIDEO_FIELDS)
 def prompt_references(view: RequestView, _: RuleContext) -> str | None:
     """``<<<element_N>>>``, ``<<<image_N>>>``, ``<<<video_1>>>`` point at supplied media."""
-    prompt = view.body.get("prompt")
-    if not (isinstance(prompt, str) and "<<<" in prompt) and not view.multi_shot:
+    body = view.body
+    prompt = body.get("prompt")
+    if not (isinstance(prompt, str) and "<<<" in prompt) and ("model_params" not in body or not view.multi_shot):
         return None
     available = {"element": view.elements, "image": view.images, "video": view.videos}
     for field, text in view.prompts():
@@ -212,13 +220,19 @@ def internal_host(host: str) -> bool:
 
 def broken(spec: ModelSpec, body: Mapping[str, Any], ctx: RuleContext) -> Iterator[tuple[str, str]]:
     """``(rule name, message)`` of every broken rule, in order (each rule runs if the body has a field it reads)."""
+    by_field = _BY_FIELD
+    selected = {pair for name in body if name in by_field for pair in by_field[name]}
+    if not selected:
+        return
     view = RequestView(spec, body)
-    for each in RULES:
-        if each.reads.isdisjoint(body):
-            continue
+    for _, each in sorted(selected, key=_first) if len(selected) > 1 else selected:
         message = each.check(view, ctx)
         if message:
             yield each.name, message
+
+
+def _first(pair: tuple[int, Rule]) -> int:
+    return pair[0]
 
 
 def check(spec: ModelSpec, body: Mapping[str, Any], ctx: RuleContext) -> None:

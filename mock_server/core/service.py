@@ -64,10 +64,19 @@ def _id_prefix(second: int) -> str:
     return f"task-unified-{second:010d}-"
 
 
+_OUTPUT_ASPECT_RATIOS: dict[str, str] = {}  # requested -> rendered (the schemas' enums keep this small)
+
+
 def _output_aspect_ratio(requested: object) -> str:
     """The result video's shape: the requested ``W:H``, else (none, ``auto``, ``adaptive``) 16:9."""
-    return sys.intern(requested) if isinstance(requested, str) and media.is_aspect_ratio(requested) \
-        else DEFAULT_ASPECT_RATIO
+    if not isinstance(requested, str):
+        return DEFAULT_ASPECT_RATIO
+    known = _OUTPUT_ASPECT_RATIOS.get(requested)
+    if known is None:
+        known = sys.intern(requested) if media.is_aspect_ratio(requested) else DEFAULT_ASPECT_RATIO
+        if len(_OUTPUT_ASPECT_RATIOS) < 256:
+            _OUTPUT_ASPECT_RATIOS[requested] = known
+    return known
 
 
 def _forgettable(task: Task) -> bool:
@@ -277,15 +286,12 @@ class Emulator:
         low, high = QUEUE_SECONDS
         queue = scenario.queue if scenario.queue is not None else low + (high - low) * queue_draw
         processing = scenario.processing or nominal * (_JITTER_LOW + _JITTER_SPAN * processing_draw)
-        return Task(
-            id=_id_prefix(now) + self._draws.suffix(position), key=key, model=spec.id, created=now, queue=queue,
-            processing=processing, fail=scenario.fail, stuck=scenario.stuck,
-            price=pricing.price(spec, seconds, quality, sound), seconds=seconds,
-            aspect_ratio=_output_aspect_ratio(values.get("aspect_ratio")),
-            quality=sys.intern(quality) if isinstance(quality, str) else None, sound=sound,
-            estimated_time=estimated, callback_url=values.get("callback_url"), base_url=sys.intern(base_url),
-            scenario="" if scenario is scenarios.NONE else scenario.describe(), seq=position,
-        )
+        return Task(  # positional: this is every create
+            _id_prefix(now) + self._draws.suffix(position), key, spec.id, now, queue, processing, scenario.fail,
+            scenario.stuck, pricing.price(spec, seconds, quality, sound), seconds,
+            _output_aspect_ratio(values.get("aspect_ratio")), sys.intern(quality) if isinstance(quality, str) else None,
+            sound, estimated, values.get("callback_url"), sys.intern(base_url),
+            "" if scenario is scenarios.NONE else scenario.describe(), position)
 
     @staticmethod
     def _scenario(spec: ModelSpec, scenario: scenarios.Scenario) -> scenarios.Scenario:
