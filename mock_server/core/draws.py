@@ -17,41 +17,54 @@ import string
 
 SUFFIX_LENGTH = 8
 _ALPHABET = string.ascii_lowercase + string.digits
-_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 1296 two-character pieces
+_PAIRS = [low + high for high in _ALPHABET for low in _ALPHABET]  # all 1296 two-character pieces
 _PAIR_SPACE = len(_PAIRS)
-_SPACE = _PAIR_SPACE ** (SUFFIX_LENGTH // 2)  # 36 ** 8
+_SPACE = _PAIR_SPACE ** (SUFFIX_LENGTH // 2)  # 36 ** 8, just under 2 ** 42
+_MASK42 = (1 << 42) - 1
+_LOW21, _UNIT21 = (1 << 21) - 1, 2.0 ** -21
+_HIGH_UNIT = 1.0 / (((_SPACE - 1) >> 21) + 1)  # the high bits of a suffix number, scaled into [0, 1)
 _UNIT = 2.0 ** -53
 _BITS53 = (1 << 53) - 1
+
+
+def _scramble(x: int, key: int) -> int:
+    """A keyed bijection of 42-bit integers (xorshift-multiply rounds, each invertible mod 2**42)."""
+    x ^= key
+    x = (x * 0x2545F4914F6CDD1D) & _MASK42
+    x ^= x >> 21
+    x = (x * 0x1B873593ED6A5BD5) & _MASK42
+    return x ^ (x >> 19)
 
 
 class Draws:
     """The draws of one seed (any int, including huge or negative ones)."""
 
-    __slots__ = ("_key", "_pieces", "_scale", "_shift", "_streams", "seed")
+    __slots__ = ("_id_key", "_key", "_streams", "seed")
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
         key = self._key = hashlib.blake2b(str(seed).encode(), digest_size=32).digest()
         self._streams: dict[str, hashlib.blake2b] = {}  # stream -> a keyed hash, the stream name fed in
-        rng = random.Random(key)
-        scale = rng.randrange(_SPACE // 3, _SPACE)
-        while scale % 2 == 0 or scale % 3 == 0:  # coprime with 36: multiplying is a bijection mod 36**8
-            scale += 1
-        self._scale, self._shift = scale, rng.randrange(_SPACE)
-        self._pieces: list[list[str]] = [rng.sample(_PAIRS, _PAIR_SPACE) for _ in range(SUFFIX_LENGTH // 2)]
+        self._id_key = int.from_bytes(key[:6], "little") & _MASK42
 
-    def suffix(self, position: int) -> str:
-        """The task-id suffix of ``position``: 8 of ``[a-z0-9]``, distinct for distinct positions.
+    def task(self, position: int) -> tuple[str, float, float]:
+        """A task's draws: its id suffix (8 of ``[a-z0-9]``) and two uniforms in ``[0, 1)``.
 
-        An affine bijection mod 36**8, then each base-1296 digit through its own seeded permutation.
+        The suffix is a keyed bijection of 42-bit integers, cycle-walked into the 36**8 suffixes (1.6
+        rounds on average), so distinct positions never share a suffix and neighbours look unrelated;
+        the uniforms are its low and high bits. Cheap: this is every create.
         """
-        n = (self._scale * position + self._shift) % _SPACE
-        first, second, third, fourth = self._pieces
-        n, a = divmod(n, _PAIR_SPACE)
-        n, b = divmod(n, _PAIR_SPACE)
-        d, c = divmod(n, _PAIR_SPACE)
-        suffix: str = first[a] + second[b] + third[c] + fourth[d]
-        return suffix
+        key = self._id_key
+        n = _scramble(position % _SPACE, key)
+        while n >= _SPACE:
+            n = _scramble(n, key)
+        first_uniform = (n & _LOW21) * _UNIT21  # the low and the high bits of a scrambled number
+        second_uniform = (n >> 21) * _HIGH_UNIT
+        n, first = divmod(n, _PAIR_SPACE)
+        n, second = divmod(n, _PAIR_SPACE)
+        fourth, third = divmod(n, _PAIR_SPACE)
+        pairs = _PAIRS
+        return pairs[first] + pairs[second] + pairs[third] + pairs[fourth], first_uniform, second_uniform
 
     def uniforms(self, stream: str, position: int) -> tuple[float, float]:
         """Two independent uniforms in ``[0, 1)`` for ``position`` of ``stream`` (keyed BLAKE2b of both)."""

@@ -36,7 +36,7 @@ def billed_seconds(spec: ModelSpec, duration: object, input_seconds: float | Non
     up and clamped to the model's range. Other models bill their ``duration``
     (at least the model's minimum).
     """
-    if spec.has("edit_billing"):
+    if "edit_billing" in spec.capabilities:
         seconds = math.ceil(input_seconds if input_seconds is not None else DEFAULT_INPUT_SECONDS)
         high = spec.max_billed_seconds if spec.max_billed_seconds is not None else seconds
         return min(high, max(spec.min_billed_seconds, seconds))

@@ -251,10 +251,18 @@ class Emulator:
                 imposed = scenarios.parse(";".join(rule.imposed() for rule in fired), codes)
                 scenario = self._scenario(spec, scenarios.from_request(scenario_header, prompt, codes, imposed))
             task = self._new_task(spec, account.key, {**spec.defaults, **body}, scenario, base_url)
-            self._store.create_task(task, functools.partial(self._reserve, task))
-        except BaseException:
+            self._store.create_task(task, functools.partial(ledger.reserve, task=task, at=task.created,
+                                                            max_running=self.settings.max_concurrent))
+        except BaseException as refused:
             for rule in fired:
                 self._store.change_fault(rule.id, faults.give_back)
+            if isinstance(refused, ledger.InsufficientCredits):
+                raise insufficient_quota(
+                    f"Insufficient quota: the task costs {pricing.as_number(refused.price)} credits and "
+                    f"{pricing.as_number(refused.balance)} remain. Please top up your account.") from None
+            if isinstance(refused, ledger.TooManyRunning):
+                raise rate_limited(f"Too many running tasks for this key ({refused.running}); "
+                                   "wait for one to finish", retry_after=5) from None
             raise
         if task.callback_url is not None:
             self._changed()
@@ -262,32 +270,21 @@ class Emulator:
             self._store.evict(self.settings.max_tasks, _forgettable)
         return task, ignored
 
-    def _reserve(self, task: Task, account: Account) -> tuple[Account, LedgerEntry]:
-        try:
-            return ledger.reserve(account, task, task.created, self.settings.max_concurrent)
-        except ledger.InsufficientCredits as short:
-            raise insufficient_quota(
-                f"Insufficient quota: the task costs {pricing.as_number(short.price)} credits and "
-                f"{pricing.as_number(short.balance)} remain. Please top up your account.") from None
-        except ledger.TooManyRunning as busy:
-            raise rate_limited(f"Too many running tasks for this key ({busy.running}); "
-                               "wait for one to finish", retry_after=5) from None
-
     def _new_task(self, spec: ModelSpec, key: str, values: Mapping[str, Any], scenario: scenarios.Scenario,
                   base_url: str) -> Task:
         """The task record: price, timeline and id from the request, the scenario and this task's draws."""
         quality = values.get("quality")
-        sound = spec.has("audio_switch") and values.get("sound") in ("on", True)
+        sound = "audio_switch" in spec.capabilities and values.get("sound") in ("on", True)
         seconds = pricing.billed_seconds(spec, values.get("duration"), scenario.input_seconds)
         nominal, estimated = spec.timing(seconds, quality)
         now = math.floor(self.now())  # whole seconds, as the public ``created`` shows it
         position = self._store.next_number(TASK_DRAWS)
-        queue_draw, processing_draw = self._draws.uniforms(TASK_DRAWS, position)
+        suffix, queue_draw, processing_draw = self._draws.task(position)
         low, high = QUEUE_SECONDS
         queue = scenario.queue if scenario.queue is not None else low + (high - low) * queue_draw
         processing = scenario.processing or nominal * (_JITTER_LOW + _JITTER_SPAN * processing_draw)
         return Task(  # positional: this is every create
-            _id_prefix(now) + self._draws.suffix(position), key, spec.id, now, queue, processing, scenario.fail,
+            _id_prefix(now) + suffix, key, spec.id, now, queue, processing, scenario.fail,
             scenario.stuck, pricing.price(spec, seconds, quality, sound), seconds,
             _output_aspect_ratio(values.get("aspect_ratio")), sys.intern(quality) if isinstance(quality, str) else None,
             sound, estimated, values.get("callback_url"), sys.intern(base_url),

@@ -41,10 +41,20 @@ class TaskTable:
         return task_id in self._shards[hash(task_id) % self.SHARDS]
 
     def put(self, task: Task) -> None:
+        """Store a new record of a task (new or changed)."""
         shard = self._shards[hash(task.id) % self.SHARDS]
         if task.id not in shard:
             self._count += 1
         shard[task.id] = task
+
+    def add(self, task: Task) -> bool:
+        """Store a new task; False (and nothing stored) if its id exists."""
+        shard = self._shards[hash(task.id) % self.SHARDS]
+        if task.id in shard:
+            return False
+        shard[task.id] = task
+        self._count += 1
+        return True
 
     def pop(self, task_id: str) -> None:
         if self._shards[hash(task_id) % self.SHARDS].pop(task_id, None) is not None:
@@ -160,12 +170,11 @@ class MemoryStore:
             account = self._accounts.get(task.key)
             if account is None:
                 raise NoSuchAccount(task.key)
-            if task.id in self._tasks:
-                raise Conflict(f"task {task.id} exists")
             account, entry = reserve(account)
+            if not self._tasks.add(task):
+                raise Conflict(f"task {task.id} exists")
             self._accounts[task.key] = account
             self._log(entry)
-            self._tasks.put(task)
             self._order.append(task.id)
             ends = task.ends
             if ends is not None:
