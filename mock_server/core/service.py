@@ -38,6 +38,7 @@ from ..errors import (
 )
 from ..families import ModelSpec, Registry, registry
 from ..families.registry import QUEUE_SECONDS
+from ..redaction import redact
 from ..store import Store, open_store
 from ..store.port import Conflict, NoSuchTask, Settlement
 from . import callbacks, faults, ledger, pricing, rules, scenarios
@@ -208,7 +209,7 @@ class Emulator:
                     user_group: str | None = None) -> Account:
         """(Re)create an account with ``granted`` credits, optionally limited to ``models``."""
         if not KEY_PATTERN.fullmatch(key):
-            raise invalid_request(f"{key!r} is not a valid key: use sk- and at least 8 of [A-Za-z0-9_-]")
+            raise invalid_request(f"{redact(key)!r} is not a valid key: use sk- and at least 8 of [A-Za-z0-9_-]")
         unknown = sorted(set(models or ()) - set(self.registry))
         if unknown:
             raise invalid_request(f"models: unknown model(s) {', '.join(unknown)}")
@@ -223,10 +224,11 @@ class Emulator:
     def revoke(self, key: str) -> Account:
         """Revoke a known key: its requests get 401 (404 if the key was never seen)."""
         if self._store.account(key) is None:
-            raise not_found("account_not_found", f"no account for {key}: it has made no request and was not PUT")
+            raise not_found("account_not_found",
+                            f"no account for {redact(key)}: it has made no request and was not PUT")
         def revoke(old: Account | None) -> tuple[Account, LedgerEntry | None]:
             if old is None:
-                raise not_found("account_not_found", f"no account for {key}")
+                raise not_found("account_not_found", f"no account for {redact(key)}")
             return ledger.revoke(old), None
         return self._store.change_account(key, revoke)
 

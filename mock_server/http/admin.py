@@ -17,6 +17,7 @@ from ..core.ledger import Account
 from ..core.service import KEY_PATTERN, Emulator
 from ..core.views import account_body, admin_task_body, callback_body, ledger_entry_body
 from ..errors import ApiError, invalid_request, not_found
+from ..redaction import redact
 from .requests import base_url, read_json
 from .responses import JSONResponse
 
@@ -90,7 +91,8 @@ async def advance_clock(request: Request) -> Response:
 def _account(emulator: Emulator, key: str) -> Account:
     account = emulator.account(key)
     if account is None:
-        raise not_found("account_not_found", f"no account for {key}: it has made no request and was not PUT")
+        raise not_found("account_not_found",
+                        f"no account for {redact(key)}: it has made no request and was not PUT")
     return account
 
 

@@ -20,7 +20,7 @@ from ..core import faults
 from ..core.faults import FaultRule, FiredFaults
 from ..core.service import Emulator
 from ..core.views import created_body, credits_body, task_body
-from ..errors import internal_error, rate_limited
+from ..errors import rate_limited, server_error
 from ..media import render_mp4
 from .requests import base_url, headers_of, read_json
 from .responses import JSONEndpoint, header_text
@@ -45,18 +45,20 @@ def _rate_limit(rule: FaultRule) -> Exception:
 #: What each terminal fault kind answers (every kind in faults.TERMINAL has an entry: a test checks it).
 TERMINAL_ANSWERS: dict[str, Callable[[FaultRule], Exception]] = {
     faults.RATE_LIMIT: _rate_limit,
-    faults.SERVER_ERROR: lambda rule: internal_error(),
+    faults.SERVER_ERROR: lambda rule: server_error(rule.status),
     faults.DROP: lambda rule: DropConnection(),
 }
 
 
-async def _apply(fired: FiredFaults) -> None:
-    """Apply the latency and error rules that fired for a request."""
+async def _apply(fired: FiredFaults) -> bool:
+    """Apply the latency and error rules that fired for a request; True when the answer is to be cut
+    after the request was handled (``drop`` with ``when: after``: the caller raises :class:`DropConnection`)."""
     if fired.latency_ms:
         await asyncio.sleep(fired.latency_ms / 1000)
     rule = fired.terminal
-    if rule is not None:
-        raise TERMINAL_ANSWERS[rule.kind](rule)
+    if rule is None or fired.drops_after:
+        return fired.drops_after
+    raise TERMINAL_ANSWERS[rule.kind](rule)
 
 
 async def create_generation(scope: Scope, receive: Receive) -> Answer:
@@ -66,9 +68,11 @@ async def create_generation(scope: Scope, receive: Receive) -> Answer:
     account = emulator.authenticate(headers.get("authorization"))
     body = await read_json(scope, receive, emulator.settings.max_body_bytes)
     model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
-    if fired := emulator.faults_for("create", model, account.key):
-        await _apply(fired)
+    fired = emulator.faults_for("create", model, account.key)
+    cut = fired is not None and await _apply(fired)
     task, warnings = emulator.create_task(account, body, headers.get("x-mock-scenario"), base_url=base_url(scope))
+    if cut:  # stored and reserved: the client never hears of it
+        raise DropConnection
     created = created_body(task, account.user_group)
     if not warnings:
         return created, []
@@ -80,21 +84,28 @@ async def get_task(scope: Scope, receive: Receive) -> Answer:
     emulator = _emulator(scope)
     account = emulator.authenticate(headers_of(scope).get("authorization"))
     task_id = scope["path_params"]["task_id"]
+    cut = False
     if emulator.has_faults():
         known = emulator.find_task(task_id)
-        if fired := emulator.faults_for("task", known.model if known else None, account.key):
-            await _apply(fired)
+        fired = emulator.faults_for("task", known.model if known else None, account.key)
+        cut = fired is not None and await _apply(fired)
     task = emulator.owned_task(account, task_id)
-    return task_body(task, emulator.now(), base_url(scope)), []
+    body = task_body(task, emulator.now(), base_url(scope))
+    if cut:
+        raise DropConnection
+    return body, []
 
 
 async def get_credits(scope: Scope, receive: Receive) -> Answer:
     """``GET /v1/credits``."""
     emulator = _emulator(scope)
     account = emulator.authenticate(headers_of(scope).get("authorization"))
-    if fired := emulator.faults_for("credits", None, account.key):
-        await _apply(fired)
-    return credits_body(emulator.account(account.key) or account), []
+    fired = emulator.faults_for("credits", None, account.key)
+    cut = fired is not None and await _apply(fired)
+    body = credits_body(emulator.account(account.key) or account)
+    if cut:
+        raise DropConnection
+    return body, []
 
 
 async def result_file(request: Request) -> Response:

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from ..config import Settings
 from ..core.service import Emulator
 from ..errors import ApiError, internal_error
+from ..redaction import redact
 from ..workers.callbacks import CallbackDispatcher
 from . import admin, api
 from .responses import DroppedResponse, error_response
@@ -66,7 +67,21 @@ class _IntentionalDrops(logging.Filter):
         return "returned without completing response" not in record.getMessage()
 
 
+class _Redacted(logging.Filter):
+    """No credential in a log line: the message and its arguments go through :func:`redact`
+    (an access line names ``/_mock/accounts/<key>``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
 logging.getLogger("uvicorn.error").addFilter(_IntentionalDrops())
+for _name in ("uvicorn.error", "uvicorn.access"):
+    logging.getLogger(_name).addFilter(_Redacted())
 
 
 @contextlib.asynccontextmanager
