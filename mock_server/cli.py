@@ -72,8 +72,9 @@ def serve(args: argparse.Namespace) -> int:
         else f"mock time at {settings.speed:g}x"
     where = f"http://{settings.host}:{settings.port}" if settings.port else f"{settings.host}, a free port"
     print(f"evolink-mock {__version__} on {where}: {clock}, {settings.credits} credits per new key", flush=True)
+    # proxy_headers off: the emulator reads X-Forwarded-* itself, from EVOLINK_MOCK_TRUSTED_PROXIES (http/links.py)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
-                access_log=args.access_log, lifespan="on")
+                access_log=args.access_log, lifespan="on", proxy_headers=False)
     return 0
 
 

@@ -18,7 +18,8 @@ from ..core.service import KEY_PATTERN, Emulator
 from ..core.views import account_body, admin_task_body, callback_body, ledger_entry_body
 from ..errors import ApiError, invalid_request, not_found
 from ..redaction import redact
-from .requests import base_url, read_json
+from .links import base_url
+from .requests import read_json
 from .responses import JSONResponse
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -21,11 +20,11 @@ from ..core.faults import FaultRule, FiredFaults
 from ..core.service import Emulator
 from ..core.views import created_body, credits_body, task_body
 from ..errors import rate_limited, server_error
-from ..media import render_mp4
-from .requests import base_url, headers_of, read_json
+from .files import RESULT_SUFFIX, serve_result
+from .links import base_url
+from .requests import headers_of, read_json
 from .responses import JSONEndpoint, header_text
 
-RESULT_SUFFIX = ".mp4"
 Answer = tuple[Any, list[tuple[bytes, bytes]]]
 
 
@@ -109,18 +108,17 @@ async def get_credits(scope: Scope, receive: Receive) -> Answer:
 
 
 async def result_file(request: Request) -> Response:
-    """``GET /files/{task_id}.mp4``: the result video, for 24 h after completion."""
+    """``GET``/``HEAD /files/{task_id}.mp4``: the result video, for 24 h after completion (see ``files.py``)."""
     emulator = _emulator(request.scope)
     name: str = request.path_params["name"]
     task_id = name[: -len(RESULT_SUFFIX)] if name.endswith(RESULT_SUFFIX) else ""
     known = emulator.find_task(task_id) if task_id else None
-    if fired := emulator.faults_for("files", known.model if known else None, known.key if known else None):
-        await _apply(fired)
-    task = emulator.result_task(task_id, emulator.now())
-    data = await run_in_threadpool(render_mp4, task.aspect_ratio, task.seconds, task.sound)
-    return Response(data, media_type="video/mp4",
-                    headers={"Cache-Control": "private, max-age=86400",
-                             "Content-Disposition": f'inline; filename="{task.id}.mp4"'})
+    fired = emulator.faults_for("files", known.model if known else None, known.key if known else None)
+    cut = fired is not None and await _apply(fired)
+    answer = await serve_result(request, task_id)
+    if cut:
+        raise DropConnection
+    return answer
 
 
 def routes() -> list[Route]:
