@@ -11,6 +11,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.datastructures import State
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,6 +21,7 @@ from ..errors import ApiError, internal_error
 from ..redaction import redact
 from ..workers.callbacks import CallbackDispatcher
 from . import admin, api
+from .cors import Cors
 from .responses import DroppedResponse, error_response
 
 
@@ -120,6 +122,7 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
         routes=[*api.routes(), *admin.routes()],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, api.DropConnection: _drop,
                             Exception: _unexpected},
+        middleware=[Middleware(Cors)],
         lifespan=_lifespan,
     )
     app.state = AppState()

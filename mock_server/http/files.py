@@ -19,12 +19,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from ..core.service import Emulator
 from ..errors import ApiError
 from ..media import result_file
-from .responses import error_response
+from .responses import error_response, unless_refused
 
 RESULT_SUFFIX = ".mp4"
 CACHE_CONTROL = "private, max-age=86400"
@@ -40,22 +40,14 @@ class ObjectStoreAnswer(Response):
         self.background = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        refused: list[Message] = []
-
-        async def watch(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] in (400, 416):
-                refused.append(message)
-            elif not refused:
-                await send(message)
-
-        await self.inner(scope, receive, watch)
-        if not refused:
+        refused = await unless_refused(self.inner, scope, receive, send, (400, 416))
+        if refused is None:
             return
-        if refused[0]["status"] == 400:  # Starlette's answer to a Range it cannot parse
+        if refused["status"] == 400:  # Starlette's answer to a Range it cannot parse
             without_range = [(k, v) for k, v in scope["headers"] if k.lower() != b"range"]
             await self.inner({**scope, "headers": without_range}, receive, send)
             return
-        content_range = dict(refused[0]["headers"]).get(b"content-range", b"").decode("latin-1")
+        content_range = dict(refused["headers"]).get(b"content-range", b"").decode("latin-1")
         error = ApiError(416, "range_not_satisfiable", f"the range is outside the file ({content_range})",
                          "invalid_request_error", headers={"Content-Range": content_range})
         await error_response(error)(scope, receive, send)
