@@ -41,8 +41,9 @@ _SETTINGS = {f.name for f in fields(Settings)} - {"host", "port", "store"}
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "evolink(**options): settings of the evolink_mock / evolink_server emulator: "
-        "speed, seed, credits, allow_local_callbacks, max_concurrent, max_body_bytes, admin_token, "
-        "base_url (evolink_mock only), strict (fail on requests that break openapi.yaml, default True)")
+        "speed, seed, credits, allow_local_callbacks, max_concurrent, max_body_bytes, admin_token, public_url, "
+        "trusted_proxies, cors_origins, base_url (evolink_mock only), "
+        "strict (fail on requests that break openapi.yaml, default True)")
 
 
 @pytest.hookimpl(wrapper=True)
