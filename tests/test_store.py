@@ -5,12 +5,14 @@ each operation happens whole or not at all, a task is settled once, a callback
 attempt is claimed once, a rule with ``times: n`` fires n times in total, and
 for every key ``balance + reserved + charged == granted``. ``open_store`` opens
 another handle onto the same state (the memory store: the same object; shared
-stores: a new connection), so a test can play several emulators at once.
+stores: a new connection), so a test can play several emulators at once. The suite
+runs on memory, on a SQLite file and on a private redis-server (see conftest.py).
 """
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -24,6 +26,7 @@ from mock_server.core.faults import FaultRule
 from mock_server.core.ledger import Account, LedgerEntry
 from mock_server.core.tasks import Task
 from mock_server.core.views import task_body
+from mock_server.store import open_store as open_url
 from mock_server.store.memory import MemoryStore
 from mock_server.store.port import Conflict, NoSuchAccount, NoSuchTask, Settlement, Store
 
@@ -33,12 +36,24 @@ PRICE = Decimal("27.0000")
 T0 = 1_800_000_000.0
 
 
-@pytest.fixture(params=["memory"])
-def open_store(request: pytest.FixtureRequest) -> Iterator[Opener]:
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     """Opens handles onto one fresh store of the parametrized kind."""
-    shared = MemoryStore()
-    yield lambda: shared
-    shared.close()
+    if request.param == "memory":
+        shared = MemoryStore()
+        yield lambda: shared
+        shared.close()
+        return
+    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("redis_url")
+    handles: list[Store] = []
+
+    def opener() -> Store:
+        handles.append(open_url(url))
+        return handles[-1]
+
+    yield opener
+    for handle in handles:
+        handle.close()
 
 
 @pytest.fixture
