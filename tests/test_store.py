@@ -116,6 +116,48 @@ def test_counters_count_from_zero_per_name_and_never_repeat_under_threads(open_s
     assert sorted(drawn) == list(range(3, 403))
 
 
+def test_a_snapshot_reads_account_task_clock_and_rules_together(store: Store) -> None:
+    assert store.snapshot(KEY, None) == (None, None, 0.0, False)
+    funded(store)
+    store.create_task(task(1), reserve(task(1)))
+    store.advance_clock(7.5)
+    store.add_fault(FaultRule("fault-1", "latency", latency_ms=5.0))
+    assert store.snapshot(KEY, task(1).id) == (store.account(KEY), task(1), 7.5, True)
+    assert store.snapshot(KEY, "task-unified-1800000000-nothere0").task is None
+
+
+# -- records come back exactly as they were stored ------------------------------------------------------
+def test_records_round_trip_exactly(open_store: Opener) -> None:
+    """Money stays Decimal with its exponent, None stays None, bools and floats keep type and every bit."""
+    store = open_store()
+    account = Account(KEY, Decimal("1E+3"), Decimal("987.6543"), Decimal("12.0084"), Decimal("0.2373"), 1, False,
+                      frozenset({"kling-o3-video-edit", "kling-o3-text-to-video"}), "vip")
+    entry = LedgerEntry(T0 + 0.1 + 0.2, KEY, "grant", Decimal("1E+3"), Decimal("987.6543"))
+    store.provision(account, entry)
+    odd = task(1)._replace(queue=0.1 + 0.2, processing=1 / 3, price=Decimal("12.0084"), quality=None, sound=True,
+                           callback_url="https://hooks.example.com/h?a=1&b=%C3%A9", scenario="queue=0.3;stuck",
+                           stuck=True, fail="generation_timeout", seq=2**40)
+    store.create_task(odd, lambda a: (a._replace(balance=a.balance - odd.price, reserved=a.reserved + odd.price),
+                                      entry._replace(kind="reserve", task_id=odd.id)))
+    attempt = CallbackAttempt(odd.id, 1, odd.callback_url, T0 + 1e-6, manual=True)
+    store.schedule_callback(attempt)
+    rule = FaultRule("fault-1", "rate_limit", route="create", times=None, probability=0.3, retry_after=2.5,
+                     seed=-(2**70))
+    store.add_fault(rule)
+    again = open_store()  # another handle: what was written, not what this one remembers
+    stored = again.account(KEY)
+    assert stored == account._replace(balance=account.balance - odd.price, reserved=account.reserved + odd.price)
+    assert str(stored.granted) == "1E+3" and str(stored.reserved) == "24.0168" and stored.models == account.models
+    assert again.ledger(KEY)[0] == entry and again.ledger(KEY)[0].at == T0 + 0.1 + 0.2
+    loaded = again.task(odd.id)
+    assert loaded == odd and (loaded.quality, loaded.cancelled_at, loaded.settled) == (None, None, None)
+    assert [type(v) for v in loaded] == [type(v) for v in odd]
+    assert loaded.processing == 1 / 3 and str(loaded.price) == "12.0084"
+    assert again.scheduled_callbacks(odd.id) == [attempt]
+    assert again.faults() == [rule] and again.faults()[0].times is None
+    assert again.seed(2**80) == 2**80 and open_store().seed(1) == 2**80  # any int
+
+
 # -- accounts -------------------------------------------------------------------------------------------
 def test_provision_creates_an_account_once_with_its_opening_entry(store: Store) -> None:
     first = funded(store)
@@ -285,6 +327,74 @@ def test_finishing_an_attempt_replaces_its_record_and_schedules_the_retry(store:
     with pytest.raises(Conflict):
         store.schedule_callback(retry)
     assert store.callbacks() == [done]
+
+
+def claim_all(store: Store, now: float, worker: str, lease: float = 15.0) -> list[CallbackAttempt]:
+    return store.claim_callbacks(now, lambda a: callbacks.claimed(a, now, worker, lease))
+
+
+def lapse_unless(held: str) -> Callable[[CallbackAttempt], tuple[CallbackAttempt, CallbackAttempt | None] | None]:
+    """The core's lapse, by a worker that holds its own claims (``held``)."""
+    def lapse(attempt: CallbackAttempt) -> tuple[CallbackAttempt, CallbackAttempt | None] | None:
+        if attempt.worker == held:
+            return None
+        lost = callbacks.lapsed(attempt)
+        return lost, callbacks.retry(lost)
+    return lapse
+
+
+def test_a_claim_is_leased_and_counted_in_flight_until_finished(store: Store) -> None:
+    funded(store)
+    new = task(1, callback=True)
+    store.create_task(new, reserve(new))
+    store.settle_due(T0 + 100, 1, finish)
+    assert store.in_flight() == 0
+    [sent] = claim_all(store, T0 + 100, "w1")
+    assert sent.lease == T0 + 115 and store.in_flight() == 1
+    assert store.next_callback_due() == T0 + 115  # the lease's end is callback work too
+    assert store.expire_claims(T0 + 114, lapse_unless("nobody")) == []
+    assert store.finish_callback(callbacks.finished(sent, T0 + 101, 3.0, status_code=200), None)
+    assert store.in_flight() == 0 and store.next_callback_due() is None
+    assert store.expire_claims(T0 + 1000, lapse_unless("nobody")) == []
+
+
+def test_a_lapsed_claim_is_logged_once_and_retried_and_its_late_result_is_dropped(open_store: Opener) -> None:
+    funded(open_store())
+    new = task(1, callback=True)
+    open_store().create_task(new, reserve(new))
+    open_store().settle_due(T0 + 100, 1, finish)
+    [sent] = claim_all(open_store(), T0 + 100, "dead-worker")
+    assert open_store().expire_claims(T0 + 200, lapse_unless("dead-worker")) == []  # its own: never lapses
+    barrier = threading.Barrier(4)
+
+    def expire(_: int) -> list[CallbackAttempt]:
+        barrier.wait()
+        return open_store().expire_claims(T0 + 200, lapse_unless("live-worker"))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        [lost] = [a for batch in pool.map(expire, range(4)) for a in batch]
+    assert (lost.number, lost.state, lost.finished_at, lost.worker) == (1, "failed", T0 + 115, "dead-worker")
+    assert "lapsed" in lost.error and open_store().in_flight() == 0
+    [retry] = open_store().scheduled_callbacks(new.id)
+    assert (retry.number, retry.due) == (2, T0 + 116)
+    late = callbacks.finished(sent, T0 + 300, 9.0, status_code=200)  # the first worker answers after all
+    assert not open_store().finish_callback(late, callbacks.retry(late))
+    assert open_store().callbacks(new.id) == [lost]
+    [again] = claim_all(open_store(), T0 + 200, "live-worker")
+    assert (again.number, again.worker) == (2, "live-worker")
+    assert open_store().finish_callback(callbacks.finished(again, T0 + 201, 2.0, status_code=204), None)
+    assert [(a.number, a.state) for a in open_store().callbacks(new.id)] == [(1, "failed"), (2, "delivered")]
+
+
+def test_only_the_claim_itself_can_finish_an_attempt(store: Store) -> None:
+    store.schedule_callback(CallbackAttempt("task-1", 1, "https://hooks.example.com/h", T0))
+    [sent] = claim_all(store, T0, "w1")
+    impostor = callbacks.finished(sent._replace(worker="w2"), T0 + 1, 1.0, status_code=200)
+    assert not store.finish_callback(impostor, None)
+    assert store.callbacks("task-1") == [sent] and store.in_flight() == 1
+    store.reset()
+    assert not store.finish_callback(callbacks.finished(sent, T0 + 1, 1.0, status_code=200), None)
+    assert store.callbacks() == [] and store.in_flight() == 0
 
 
 # -- fault rules ---------------------------------------------------------------------------------------

@@ -5,10 +5,14 @@ strings, ints, floats (shortest form that reads back as the same double), bools
 and None as JSON has them; ``Decimal`` money as its string (``"27.0000"`` keeps
 its exponent); a ``frozenset`` as a sorted array. Reading applies the inverse,
 so ``load(dump(record)) == record`` exactly, field by field and type by type.
+An integer beyond 64 bits (a fault rule's seed may be one), which orjson cannot
+write, is written by the standard library's ``json`` instead, flagged by a
+leading space (still JSON) so it is read back by the same.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -31,6 +35,19 @@ def _default(value: object) -> object:
     raise TypeError(f"cannot store a {type(value).__name__}")
 
 
+def _dumps(values: object) -> bytes:
+    try:
+        return orjson.dumps(values, default=_default)
+    except TypeError:  # an integer beyond 64 bits
+        return b" " + json.dumps(values, default=_default, separators=(",", ":")).encode()
+
+
+def _loads(data: bytes | str) -> Any:
+    if data[:1] in (b" ", " "):
+        return json.loads(data)
+    return orjson.loads(data)
+
+
 class Codec(Generic[R]):
     """Bytes for one record type: ``dump(record)``, ``load(data)``."""
 
@@ -44,11 +61,11 @@ class Codec(Generic[R]):
     def dump(self, record: R) -> bytes:
         """The record's bytes."""
         values = dataclasses.astuple(record) if dataclasses.is_dataclass(record) else tuple(record)  # type: ignore[arg-type]
-        return orjson.dumps(values, default=_default)
+        return _dumps(values)
 
     def load(self, data: bytes | str) -> R:
         """The record ``data`` holds; ValueError if it is not one."""
-        values: list[Any] = orjson.loads(data)
+        values: list[Any] = _loads(data)
         if not self._plain:
             for index in self._decimals:
                 if values[index] is not None:
@@ -68,9 +85,9 @@ RULE = Codec(FaultRule, tuple(field.name for field in dataclasses.fields(FaultRu
 
 def dump_rules(rules: list[FaultRule]) -> bytes:
     """Every fault rule, in order, as one value."""
-    return orjson.dumps([dataclasses.astuple(rule) for rule in rules])
+    return _dumps([dataclasses.astuple(rule) for rule in rules])
 
 
 def load_rules(data: bytes | str) -> list[FaultRule]:
     """The rules :func:`dump_rules` wrote."""
-    return [FaultRule(*values) for values in orjson.loads(data)]
+    return [FaultRule(*values) for values in _loads(data)]
