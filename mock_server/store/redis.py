@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
-from redis.connection import AbstractConnection, ConnectionPool
+from redis.connection import ConnectionInterface, ConnectionPool
 
 from ..core.callbacks import CallbackAttempt, holds
 from ..core.faults import FaultRule
@@ -145,7 +145,7 @@ class RedisStore:
         self._max_ledger = max_ledger
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[AbstractConnection] = []
+        self._connections: list[ConnectionInterface] = []
         self._seen: dict[str, bytes] = {}  # account bytes last read per key: a create's first guess (checked)
         try:
             self._call("PING")
@@ -156,8 +156,8 @@ class RedisStore:
             raise ValueError(f"EVOLINK_MOCK_STORE: cannot use the Redis server at {where}: {exc}") from None
 
     # -- the wire -----------------------------------------------------------------------------
-    def _connection(self) -> AbstractConnection:
-        connection: AbstractConnection | None = getattr(self._local, "connection", None)
+    def _connection(self) -> ConnectionInterface:
+        connection: ConnectionInterface | None = getattr(self._local, "connection", None)
         if connection is None:
             connection = self._pool.make_connection()
             self._local.connection = connection
@@ -167,13 +167,13 @@ class RedisStore:
 
     def _call(self, *command: Any) -> Any:
         connection = self._connection()
-        connection.send_command(*command)
+        connection.send_command(*command)  # type: ignore[no-untyped-call]
         return connection.read_response()
 
     def _calls(self, commands: Sequence[Command]) -> list[Any]:
         """Several commands in one round trip (not atomic: each is)."""
         connection = self._connection()
-        connection.send_packed_command(connection.pack_commands(commands))
+        connection.send_packed_command(connection.pack_commands(commands))  # type: ignore[no-untyped-call]
         replies, error = [], None
         for _ in commands:
             try:
@@ -537,8 +537,9 @@ class RedisStore:
             changed[0] = None
             for index, before in enumerate(rules):
                 if before.id == rule_id:
-                    changed[0] = before, change(before)
-                    return [*rules[:index], changed[0][1], *rules[index + 1:]]
+                    after = change(before)
+                    changed[0] = before, after
+                    return [*rules[:index], after, *rules[index + 1:]]
             return None
 
         self._change_rules(apply)
@@ -567,5 +568,5 @@ class RedisStore:
         with self._lock:
             connections, self._connections = self._connections, []
         for connection in connections:
-            connection.disconnect()
+            connection.disconnect()  # type: ignore[no-untyped-call]
         self._pool.disconnect()
