@@ -458,3 +458,39 @@ def test_two_emulators_over_one_store_agree(open_store: Opener) -> None:
         assert polls[0] == polls[1]
     two.advance(3600)
     assert one.account(KEY) == two.account(KEY) and one.account(KEY).charged == 40 * PRICE
+
+
+# -- opening a store by its URL ---------------------------------------------------------------------------
+def test_store_urls_open_their_store(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = open_url("sqlite:///state.db")  # SQLAlchemy's spelling: three slashes, then the path
+    absolute = open_url(f"sqlite:///{tmp_path / 'other.db'}")  # ... an absolute path adds the fourth
+    shared = open_url(redis_url)
+    try:
+        assert [store.kind for store in (open_url("memory"), relative, absolute, shared)] == [
+            "memory", "sqlite", "sqlite", "redis"]
+        assert (tmp_path / "state.db").is_file() and (tmp_path / "other.db").is_file()
+    finally:
+        for store in (relative, absolute, shared):
+            store.close()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite://host/x.db", "postgres://localhost/x",
+                                 "redis://127.0.0.1:1/0", "state.db"])
+def test_a_store_url_that_cannot_be_used_is_refused_naming_the_setting(url: str) -> None:
+    with pytest.raises(ValueError, match="EVOLINK_MOCK_STORE"):
+        open_url(url)
+
+
+def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a database, " * 100)
+    with pytest.raises(ValueError, match="EVOLINK_MOCK_STORE: cannot use .*notes.txt"):
+        open_url(f"sqlite:///{tmp_path / 'notes.txt'}")
+
+
+def test_settings_go_to_worker_processes_through_the_environment() -> None:
+    settings = Settings(port=0, speed=0.5, seed=-(2**70), admin_token="t", store="redis://h:1/2", workers=3,
+                        credits=Decimal("12.5"), allow_local_callbacks=True, max_concurrent=4)
+    assert Settings.from_env(settings.to_env()) == settings
+    with pytest.raises(ValueError, match="EVOLINK_MOCK_WORKERS=2 .*EVOLINK_MOCK_STORE"):
+        Settings(workers=2).checked()
