@@ -484,7 +484,7 @@ def test_a_store_url_that_cannot_be_used_is_refused_naming_the_setting(url: str)
 
 def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not a database, " * 100)
-    with pytest.raises(ValueError, match="EVOLINK_MOCK_STORE: cannot use .*notes.txt"):
+    with pytest.raises(ValueError, match=r"EVOLINK_MOCK_STORE: cannot use .*notes\.txt"):
         open_url(f"sqlite:///{tmp_path / 'notes.txt'}")
 
 
@@ -492,5 +492,5 @@ def test_settings_go_to_worker_processes_through_the_environment() -> None:
     settings = Settings(port=0, speed=0.5, seed=-(2**70), admin_token="t", store="redis://h:1/2", workers=3,
                         credits=Decimal("12.5"), allow_local_callbacks=True, max_concurrent=4)
     assert Settings.from_env(settings.to_env()) == settings
-    with pytest.raises(ValueError, match="EVOLINK_MOCK_WORKERS=2 .*EVOLINK_MOCK_STORE"):
+    with pytest.raises(ValueError, match=r"EVOLINK_MOCK_WORKERS=2 .*EVOLINK_MOCK_STORE"):
         Settings(workers=2).checked()
