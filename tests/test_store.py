@@ -106,6 +106,7 @@ def test_clock_offset_adds_up_and_is_shared(open_store: Opener) -> None:
     assert first.clock_offset() == 0
     assert first.advance_clock(10) == 10 and second.advance_clock(2.5) == 12.5
     assert first.clock_offset() == second.clock_offset() == 12.5
+    assert second.clock_state() == (12.5, None)  # nothing is due
 
 
 def test_counters_count_from_zero_per_name_and_never_repeat_under_threads(open_store: Opener) -> None:
@@ -239,7 +240,7 @@ def test_settle_due_finishes_each_due_task_once_in_order_within_the_limit(store:
     for n, ends_in in enumerate((30.0, 10.0, 20.0, 500.0)):
         new = task(n, ends_in=ends_in, fail="generation_timeout" if n == 2 else None)
         store.create_task(new, reserve(new))
-    assert store.next_due() == T0 + 10 and store.due_count() == 4
+    assert store.next_due() == T0 + 10 and store.due_count() == 4 and store.clock_state() == (0.0, T0 + 10)
     assert [t.id for t in store.settle_due(T0 + 100, 2, finish)] == [task(1).id, task(2).id]
     assert [t.id for t in store.settle_due(T0 + 100, 10, finish)] == [task(0).id]
     assert store.settle_due(T0 + 100, 10, finish) == []

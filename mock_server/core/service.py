@@ -154,8 +154,10 @@ class Emulator:
     # -- time ----------------------------------------------------------------------------------
     def now(self) -> float:
         """Read the clock and settle every task that finished by then."""
-        now = self.clock.now()
-        self._store.settle_due(now, _EVERYTHING, _finish)
+        offset, due = self._store.clock_state()
+        now = self.clock.at(offset)
+        if due is not None and due <= now:
+            self._store.settle_due(now, _EVERYTHING, _finish)
         return now
 
     def advance(self, seconds: float) -> float:

@@ -138,6 +138,10 @@ class MemoryStore:
             self._offset += seconds
             return self._offset
 
+    def clock_state(self) -> tuple[float, float | None]:
+        due = self._due
+        return self._offset, due[0][0] if due else None
+
     def next_number(self, counter: str) -> int:
         numbers = self._counters.get(counter)
         if numbers is None:

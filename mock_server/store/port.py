@@ -93,6 +93,9 @@ class Store(Protocol):
     def advance_clock(self, seconds: float) -> float:
         """Add ``seconds`` to the offset; the new offset."""
 
+    def clock_state(self) -> tuple[float, float | None]:
+        """The clock offset and :meth:`next_due`, read at once (every reading of the time needs both)."""
+
     def next_number(self, counter: str) -> int:
         """The next value (0, 1, ...) of a named counter: task positions, fault rule ids."""
 

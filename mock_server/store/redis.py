@@ -227,6 +227,10 @@ class RedisStore:
             if not self._compare_and_set({OFFSET: raw}, [("SET", OFFSET, repr(offset))]):
                 return offset
 
+    def clock_state(self) -> tuple[float, float | None]:
+        offset, first = self._calls([("GET", OFFSET), ("ZRANGE", DUE, 0, 0, "WITHSCORES")])
+        return 0.0 if offset is None else float(offset), float(first[0][1]) if first else None
+
     def next_number(self, counter: str) -> int:
         return int(self._call("INCR", f"{PREFIX}next:{counter}")) - 1
 

@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS faults (position INTEGER PRIMARY KEY, id TEXT NOT NUL
 """
 _SNAPSHOT = ("SELECT (SELECT record FROM accounts WHERE key = ?), (SELECT record FROM tasks WHERE id = ?), "
              "(SELECT value FROM shared WHERE name = 'offset'), EXISTS (SELECT 1 FROM faults)")
+_CLOCK_STATE = ("SELECT (SELECT value FROM shared WHERE name = 'offset'), "
+                "(SELECT min(due) FROM tasks WHERE due IS NOT NULL)")
 _NEXT_CALLBACK = ("SELECT min(t) FROM (SELECT min(due) AS t FROM attempts WHERE due IS NOT NULL "
                   "UNION ALL SELECT min(lease) FROM attempts WHERE lease IS NOT NULL "
                   "UNION ALL SELECT min(callback_due) FROM tasks WHERE callback_due IS NOT NULL)")
@@ -148,6 +150,10 @@ class SqliteStore:
     def advance_clock(self, seconds: float) -> float:
         return float(self._value("INSERT INTO shared VALUES ('offset', ?) ON CONFLICT (name) "
                                  "DO UPDATE SET value = value + excluded.value RETURNING value", float(seconds)))
+
+    def clock_state(self) -> tuple[float, float | None]:
+        offset, due = self._db().execute(_CLOCK_STATE).fetchone()
+        return offset or 0.0, due
 
     def next_number(self, counter: str) -> int:
         return int(self._value(_COUNTER, f"next:{counter}"))
