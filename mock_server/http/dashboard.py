@@ -35,6 +35,7 @@ UI_PATH = "/_mock/ui/"
 ACCOUNTS_SHOWN = 200  # accounts in a state, by key; the total is given
 LEDGER_SHOWN = 200  # the newest entries of the account a page looks at
 PING_SECONDS = 15.0  # a comment line on an idle stream, so proxies keep it open
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
 
 class View(NamedTuple):
@@ -136,7 +137,7 @@ async def root(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     """``/``, the stream, and the page's files (open: they hold no data)."""
     return [
-        Route("/", root),
+        Route("/", root, methods=ANY_METHOD),  # every method: only a browser's GET changes from the 404
         Route("/_mock/ui/events", events, methods=["GET"]),
         Mount(UI_PATH.rstrip("/"), StaticFiles(directory=UI_DIR, html=True), name="ui"),
     ]

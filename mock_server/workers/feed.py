@@ -45,7 +45,8 @@ class Feed:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tick = asyncio.Event()  # set at a tick, then replaced
         self._changed = asyncio.Event()
-        self._cache: dict[Hashable, Any] = {}
+        self._cache: dict[Hashable, Any] = {}  # view -> its value at this tick
+        self._generation = 0  # ticks so far
         self._watchers = 0
         self._runner: asyncio.Task[None] | None = None
         self.closed = False
@@ -60,12 +61,14 @@ class Feed:
         self._join()
         try:
             while not self.closed:
+                seen = self._generation
                 if view not in self._cache:
                     self._cache[view] = build()
                 yield self._cache[view]
                 if self.closed:
                     break
-                await self._tick.wait()
+                if self._generation == seen:  # (a watcher busy sending at a tick takes that tick's value next)
+                    await self._tick.wait()
         finally:
             self._leave()
 
@@ -102,5 +105,6 @@ class Feed:
                 return
             self._changed.clear()
             self._cache.clear()
+            self._generation += 1
             tick, self._tick = self._tick, asyncio.Event()
             tick.set()
