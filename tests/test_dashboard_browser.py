@@ -106,7 +106,18 @@ def test_a_new_task_appears_without_reload_and_its_progress_follows_the_clock(pa
     # keys are masked after a few characters everywhere on the page
     expect(task).to_contain_text(KEY[:7] + "…")
     assert KEY not in page.content()
+    other = api.post("/v1/videos/generations", json=T2V, headers={"Authorization": "Bearer sk-other-browser-01"})
+    other_row = row(page, other.json()["id"])
+    expect(other_row).to_be_visible(timeout=APPEARS)
     shot(page, "tasks")
+    filters = page.get_by_role("region", name="Tasks")
+    filters.get_by_label("Key").select_option(label=KEY[:7] + "…")
+    expect(other_row).to_have_count(0)
+    expect(task).to_be_visible()
+    filters.get_by_label("Status").select_option("completed")
+    expect(page.locator("#tasks-rows tr")).to_have_count(0)
+    filters.get_by_label("Status").select_option("processing")
+    expect(task).to_be_visible()
 
 
 def test_plus_ten_minutes_completes_the_task(page: Page, live: LiveServer, api: httpx.Client) -> None:
