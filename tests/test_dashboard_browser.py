@@ -4,7 +4,7 @@ Each test opens the page on a fresh emulator (manual clock) and drives the API
 with httpx beside it; the page must follow without a reload. Waits are
 Playwright's own (``expect``/``wait_for``), never sleeps.
 
-``EVOLINK_MOCK_SCREENSHOTS=DIR`` (e.g. ``docs/dashboard``) makes the tests write
+``EVOLINK_MOCK_SCREENSHOTS=DIR`` (e.g. ``examples/dashboard``) makes the tests write
 the README's screenshots there.
 """
 from __future__ import annotations
