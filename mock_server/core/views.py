@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..families import ModelSpec
 from .callbacks import CallbackAttempt
 from .ledger import Account, LedgerEntry
 from .pricing import as_number
@@ -99,3 +100,16 @@ def callback_body(attempt: CallbackAttempt) -> dict[str, Any]:
     if attempt.error is not None:
         body["error"] = attempt.error
     return body
+
+
+def model_body(spec: ModelSpec) -> dict[str, Any]:
+    """One model the emulator serves, with its prices in credits per billed second.
+
+    ``prices``: one ``{"quality", "sound", "credits", "assumed"}`` per rate; ``assumed`` marks a
+    price EvoLink does not publish (the model's ``assumed`` is true when any of its prices is).
+    """
+    prices = [{"quality": quality, "sound": sound, "credits": as_number(rate.credits), "assumed": rate.assumed}
+              for (quality, sound), rate in spec.rates.items()]
+    return {"id": spec.id, "family": spec.family, "modes": list(spec.modes), "prices": prices,
+            "assumed": any(price["assumed"] for price in prices), "billing_rule": spec.billing_rule,
+            "min_seconds": spec.min_billed_seconds, "docs": spec.docs, "price_source": spec.price_source}
