@@ -19,7 +19,7 @@ worker; nothing a worker keeps for itself may change what another one sees.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple, Protocol
 
 from ..core.callbacks import CallbackAttempt
@@ -58,6 +58,17 @@ class Snapshot(NamedTuple):
     task: Task | None
     offset: float
     faults: bool
+
+
+def first_accepted(newest: Iterable[Task], limit: int, accept: Callable[[Task], bool] | None) -> list[Task]:
+    """Up to ``limit`` of ``newest`` that ``accept`` takes, in order (for :meth:`Store.recent_tasks`)."""
+    found: list[Task] = []
+    for task in newest:
+        if accept is None or accept(task):
+            found.append(task)
+            if len(found) >= limit:
+                break
+    return found
 
 
 class NoSuchAccount(LookupError):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import redis
@@ -42,6 +42,7 @@ from .port import (
     Reserve,
     RuleChange,
     Snapshot,
+    first_accepted,
 )
 
 PREFIX = "evolink-mock:"
@@ -330,6 +331,19 @@ class RedisStore:
         ids = [task_id.decode() for task_id in self._call("ZRANGE", TASKS, 0, -1)]
         tasks = [TASK.load(raw) for raw in self._values([_task_key(task_id) for task_id in ids]) if raw is not None]
         return tasks if key is None else [task for task in tasks if task.key == key]
+
+    def recent_tasks(self, limit: int, scan: int, accept: Callable[[Task], bool] | None = None) -> list[Task]:
+        return first_accepted(self._newest(min(scan, limit) if accept is None else scan), limit, accept)
+
+    def _newest(self, count: int, chunk: int = 256) -> Iterator[Task]:
+        """The newest ``count`` tasks, newest first, read a chunk at a time."""
+        for start in range(0, count, chunk):
+            ids = self._call("ZRANGE", TASKS, start, min(count, start + chunk) - 1, "REV")
+            if not ids:
+                return
+            for raw in self._values([_task_key(task_id.decode()) for task_id in ids]):
+                if raw is not None:
+                    yield TASK.load(raw)
 
     def task_count(self) -> int:
         return int(self._call("ZCARD", TASKS))

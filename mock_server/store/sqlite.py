@@ -36,6 +36,7 @@ from .port import (
     Reserve,
     RuleChange,
     Snapshot,
+    first_accepted,
 )
 
 SCHEMA_VERSION = 1
@@ -241,6 +242,11 @@ class SqliteStore:
         else:
             rows = self._db().execute("SELECT record FROM tasks WHERE key = ? ORDER BY seq", (key,))
         return [TASK.load(row[0]) for row in rows]
+
+    def recent_tasks(self, limit: int, scan: int, accept: Callable[[Task], bool] | None = None) -> list[Task]:
+        rows = self._db().execute("SELECT record FROM tasks ORDER BY seq DESC LIMIT ?",
+                                  (scan if accept is not None else min(limit, scan),))
+        return first_accepted((TASK.load(row[0]) for row in rows), limit, accept)
 
     def task_count(self) -> int:
         return int(self._value("SELECT value FROM shared WHERE name = ?", _TASK_COUNT) or 0)
