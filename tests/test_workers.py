@@ -59,7 +59,7 @@ class Served:
     def connect(self) -> Connection:
         return Connection(self.port)
 
-    def by_worker(self, per_worker: int = 1, tries: int = 400) -> dict[str, list[Connection]]:
+    def by_worker(self, per_worker: int = 1, tries: int = 4000) -> dict[str, list[Connection]]:
         """``per_worker`` open connections to each worker (the kernel hands each new one to some worker)."""
         found: dict[str, list[Connection]] = {}
         for _ in range(tries):
@@ -132,8 +132,8 @@ def four_workers(redis_server: str) -> Iterator[Served]:
 
 @pytest.fixture
 def workers(four_workers: Served) -> Iterator[dict[str, list[Connection]]]:
-    """Eight connections to each of the four workers, after a reset."""
-    connections = four_workers.by_worker(per_worker=8)
+    """Four connections to each of the four workers, after a reset."""
+    connections = four_workers.by_worker(per_worker=4)
     any_one = next(iter(connections.values()))[0]
     assert any_one.json("POST", "/_mock/reset")[0] == 200
     yield connections
@@ -143,12 +143,13 @@ def workers(four_workers: Served) -> Iterator[dict[str, list[Connection]]]:
 
 
 def test_400_concurrent_creates_over_8_keys_on_four_workers_keep_every_ledger_exact(
-        workers: dict[str, list[Connection]]) -> None:
+        four_workers: Served, workers: dict[str, list[Connection]]) -> None:
     admin = next(iter(workers.values()))[0]
     keys = [f"sk-workers-{k:04d}" for k in range(8)]
     for key in keys:  # credits for 40 tasks each; 50 creates each: 10 must be refused
         assert admin.json("PUT", f"/_mock/accounts/{key}", {"granted": 40 * PRICE})[0] == 200
-    lanes = [connection for group in workers.values() for connection in group]  # 32: 8 through each worker
+    lanes = [connection for group in workers.values() for connection in group]  # 4 through each worker
+    lanes += [four_workers.connect() for _ in range(16)]  # and 16 to whichever worker takes each
     barrier = threading.Barrier(len(lanes))
 
     def create(lane: int) -> list[tuple[str, int, Any]]:
@@ -161,6 +162,8 @@ def test_400_concurrent_creates_over_8_keys_on_four_workers_keep_every_ledger_ex
 
     with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
         answers = [a for batch in pool.map(create, range(len(lanes))) for a in batch]
+    for lane in lanes[16:]:
+        lane.close()
     assert len(answers) == 400
     assert Counter((key, status) for key, status, _ in answers) == Counter(
         {**{(key, 200): 40 for key in keys}, **{(key, 402): 10 for key in keys}})
