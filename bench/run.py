@@ -5,12 +5,17 @@ Targets, all serving the same routes on loopback, one process each:
 - ``emulator``: ``evolink-mock serve`` (default speed, so tasks also finish and settle under load);
 - ``bare``: ``bench/bare_app.py``, bare Starlette endpoints answering fixed JSON on the same
   uvicorn settings (uvloop + httptools, no access log): the ceiling;
-- ``prism``: Stoplight Prism (``@stoplight/prism-cli``) mocking the same ``openapi.yaml``: the peer.
+- ``prism``: Stoplight Prism (``@stoplight/prism-cli``) mocking the same ``openapi.yaml``: the peer;
+- the stores: the emulator over a SQLite file (``sqlite``) and over a private redis-server started
+  here (``redis``), one worker each, and over Redis with 2 and 4 workers (``redis-2w``, ``redis-4w``);
+  ``emulator`` is the memory store. CPU per request counts every worker process, and the
+  redis-server's CPU per request is reported beside it.
 
 Load comes from wrk (64 connections, one thread) on ``GET /v1/tasks/{id}`` and
 ``POST /v1/videos/generations``: a warm-up, then ``--rounds`` rounds per target, interleaved,
 and the median round is reported, with the server process's CPU time per request. Then
-start-up time, memory per live task up to a million tasks, and the pytest fixtures' overhead.
+what open dashboard pages cost the polls (``bench/dashboard.py``), start-up time, memory per
+live task up to a million tasks, and the pytest fixtures' overhead.
 Results go to ``bench/RESULTS.md`` (and ``bench/results.json``). wrk and Prism are installed
 here if missing (Debian's ``wrk``; Prism from npm into ``bench/.work``).
 """
@@ -42,7 +47,11 @@ KEY = "sk-bench-00000001"
 EXAMPLE_TASK = "task-unified-1757169743-a1b2c3d4"
 BODY = '{"model": "kling-o3-text-to-video", "prompt": "a lighthouse at dusk"}'
 TARGETS = {"GET": 0.8, "POST": 0.6}  # emulator / bare throughput
+STORE_GET = 0.4  # SQLite and Redis GET throughput / memory, one worker each
+WORKERS_GAIN = 2.5  # Redis GET throughput, 4 workers / 1 worker (with enough cores)
+STORES = {"sqlite": ("sqlite", 1), "redis": ("redis", 1), "redis-2w": ("redis", 2), "redis-4w": ("redis", 4)}
 P99_MS, BYTES_PER_TASK, STARTUP_S, FIXTURE_MS = 10.0, 2048, 1.0, 5.0
+DASHBOARD_PAGES, DASHBOARD_TASKS = 10, 200  # pages streaming while wrk polls; long tasks their table shows
 
 
 def _free_port() -> int:
@@ -78,10 +87,11 @@ def ensure_prism() -> Path:
 
 # -- servers -------------------------------------------------------------------------------------
 class Server:
-    """One target process on a free port."""
+    """One target process on a free port (``store``: the redis-server it uses, whose CPU is counted apart)."""
 
-    def __init__(self, name: str, command: list[str], port: int, ready_path: str, env: dict | None = None):
-        self.name, self.port, self.ready_path = name, port, ready_path
+    def __init__(self, name: str, command: list[str], port: int, ready_path: str, env: dict | None = None,
+                 store: Server | None = None):
+        self.name, self.port, self.ready_path, self.store = name, port, ready_path, store
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server; closed by stop()
         self.proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -125,6 +135,29 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)
 
 
+class RedisServer(Server):
+    """A private redis-server without persistence, for the Redis targets."""
+
+    def __init__(self, state: Path):
+        port = _free_port()
+        super().__init__("redis-server", [shutil.which("redis-server") or "redis-server", "--port", str(port),
+                                          "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                          "--dir", str(state)], port, "")
+
+    def wait_ready(self, timeout: float = 30) -> float:
+        import redis
+
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout:
+            try:
+                with redis.Redis(port=self.port) as client:
+                    client.ping()
+                return time.perf_counter() - started
+            except redis.ConnectionError:
+                time.sleep(0.01)
+        raise RuntimeError(f"redis-server did not start within {timeout} s")
+
+
 def _children(pid: int) -> list[int]:
     try:
         direct = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -133,19 +166,36 @@ def _children(pid: int) -> list[int]:
     return direct + [grandchild for child in direct for grandchild in _children(child)]
 
 
-def start_targets(prism: Path) -> dict[str, Server]:
+def emulator(name: str, store: str = "memory", workers: int = 1, redis: Server | None = None) -> Server:
+    """``evolink-mock serve`` (default speed) over ``store`` with ``workers`` processes."""
+    port = _free_port()
+    return Server(name, [str(BIN / "evolink-mock"), "serve", "--log-level", "warning"], port, "/_mock/health",
+                  {"EVOLINK_MOCK_PORT": str(port), "EVOLINK_MOCK_CREDITS": "1000000000000000",
+                   "EVOLINK_MOCK_STORE": store, "EVOLINK_MOCK_WORKERS": str(workers)}, store=redis)
+
+
+def start_targets(prism: Path, stores: bool = True) -> dict[str, Server]:
+    """The targets, ready; with ``stores``, also redis-server (``_redis``) and the emulator over each store."""
     uvicorn = [str(BIN / "uvicorn"), "--log-level", "warning", "--no-access-log", "--host", "127.0.0.1"]
     servers = {
-        "emulator": Server("emulator", [str(BIN / "evolink-mock"), "serve", "--log-level", "warning"],
-                           port := _free_port(), "/_mock/health",
-                           {"EVOLINK_MOCK_PORT": str(port), "EVOLINK_MOCK_CREDITS": "1000000000000000"}),
+        "emulator": emulator("emulator"),
         "bare": Server("bare", [*uvicorn, "--port", str(port := _free_port()), "bench.bare_app:app"], port,
                        f"/v1/tasks/{EXAMPLE_TASK}"),
         "prism": Server("prism", [str(prism), "mock", str(ROOT / "openapi.yaml"), "-h", "127.0.0.1", "-p",
                                   str(port := _free_port())], port, f"/v1/tasks/{EXAMPLE_TASK}"),
     }
+    if stores:
+        WORK.mkdir(exist_ok=True)
+        state = Path(tempfile.mkdtemp(prefix="stores-", dir=WORK))
+        redis = RedisServer(state)
+        redis.wait_ready()
+        for name, (kind, workers) in STORES.items():
+            url = f"sqlite:///{state / 'state.db'}" if kind == "sqlite" else f"redis://127.0.0.1:{redis.port}/{workers}"
+            servers[name] = emulator(name, url, workers, redis if kind == "redis" else None)
     for server in servers.values():
         server.wait_ready()
+    if stores:
+        servers["_redis"] = redis
     return servers
 
 
@@ -182,7 +232,8 @@ def load(tool: str, servers: dict[str, Server], rounds: int, seconds: int, conne
     script = WORK / "post.lua"
     script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\n'
                       'wrk.headers["Content-Type"] = "application/json"\n')
-    urls = {name: {"GET": f"{s.url}/v1/tasks/{_task_id(s) if name == 'emulator' else EXAMPLE_TASK}",
+    servers = {name: server for name, server in servers.items() if not name.startswith("_")}
+    urls = {name: {"GET": f"{s.url}/v1/tasks/{_task_id(s) if s.ready_path == '/_mock/health' else EXAMPLE_TASK}",
                    "POST": f"{s.url}/v1/videos/generations"} for name, s in servers.items()}
     runs: dict[str, dict[str, list[dict]]] = {name: {"GET": [], "POST": []} for name in servers}
     for route in ("GET", "POST"):
@@ -191,8 +242,12 @@ def load(tool: str, servers: dict[str, Server], rounds: int, seconds: int, conne
         for _ in range(rounds):
             for name, server in servers.items():
                 before = server.cpu_seconds()
+                store_before = server.store.cpu_seconds() if server.store else 0.0
                 result = wrk(tool, urls[name][route], seconds, connections, script if route == "POST" else None)
                 result["cpu_us_per_request"] = (server.cpu_seconds() - before) / result["requests"] * 1e6
+                if server.store:
+                    result["store_cpu_us_per_request"] = (server.store.cpu_seconds() - store_before) / \
+                        result["requests"] * 1e6
                 runs[name][route].append(result)
     medians = {name: {route: _median(results) for route, results in by_route.items()}
                for name, by_route in runs.items()}
@@ -205,7 +260,9 @@ def _median(results: list[dict]) -> dict:
     ranked = sorted(results, key=lambda r: r["rps"])
     middle = dict(ranked[len(ranked) // 2])
     middle["rps_rounds"] = [round(r["rps"]) for r in results]
-    middle["cpu_us_per_request"] = statistics.median(r["cpu_us_per_request"] for r in results)
+    for cpu in ("cpu_us_per_request", "store_cpu_us_per_request"):
+        if cpu in middle:
+            middle[cpu] = statistics.median(r[cpu] for r in results)
     return middle
 
 
@@ -234,6 +291,16 @@ def memory(counts: list[int]) -> dict:
 
 def fixture_overhead() -> dict:
     return json.loads(_run(sys.executable, str(BENCH / "fixture_overhead.py"), "--rounds", "200", cwd=ROOT).stdout)
+
+
+def previous_memory_figures() -> dict | None:
+    """The memory store's req/s in the results this run replaces (to show it unchanged)."""
+    try:
+        before = json.loads((BENCH / "results.json").read_text())
+        return {"date": before["machine"]["date"], **{route: before["load"]["emulator"][route]["rps"]
+                                                      for route in ("GET", "POST")}}
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def machine(tool: str, prism: Path) -> dict:
@@ -268,6 +335,7 @@ def report(results: dict) -> str:
             r = load_[name][route]
             lines.append(f"| {route} | {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                          f"{r['cpu_us_per_request']:.1f} | {', '.join(map(str, r['rps_rounds']))} |")
+    lines += stores_report(results)
     lines += ["", "| target | goal | measured | met |", "|---|---|---|---|"]
     for check in results["checks"]:
         lines.append(f"| {check['what']} | {check['goal']} | {check['measured']} | {'yes' if check['met'] else 'no'} |")
@@ -281,6 +349,16 @@ def report(results: dict) -> str:
     if million:
         lines.append(f"\nA million live tasks cost about {million * 1_000_000 / 2**20:.0f} MiB; they were created "
                      f"through the core (validation, pricing, reservation) in {mem['create_seconds']} s.")
+    pages = results["dashboard"]
+    lines += ["", "## Dashboard pages", "",
+              f"`bench/dashboard.py`: one emulator (default speed) holding {pages['tasks']} running tasks; wrk polls "
+              f"one task ({pages['connections']} connections, {pages['rounds']} rounds of {pages['seconds']} s) with "
+              f"no dashboard page open, then with {pages['pages']} pages open on their live streams (readers of "
+              "`GET /_mock/ui/events` in another process), alternating; median rounds:", "",
+              "| pages | req/s | p99 ms | cpu/req µs | rounds req/s |", "|---|---|---|---|---|"]
+    for label, row in (("none", pages["none"]), (str(pages["pages"]), pages["with_pages"])):
+        lines.append(f"| {label} | {row['rps']:.0f} | {row['p99_ms']:.2f} | {row['cpu_us_per_request']:.1f} | "
+                     f"{', '.join(map(str, row['rps_rounds']))} |")
     lines += ["", "## Start-up and fixtures", "",
               f"`evolink-mock serve` answers its first request {results['startup']['median_s']} s after it is "
               f"spawned (median of {len(results['startup']['runs_s'])}); importing the app and uvicorn takes "
@@ -290,6 +368,49 @@ def report(results: dict) -> str:
     if results["notes"]:
         lines += ["## Notes", ""] + [f"- {note}" for note in results["notes"]] + [""]
     return "\n".join(lines)
+
+
+def stores_report(results: dict) -> list[str]:
+    """The stores and workers table: each figure also as a multiple of the memory store's."""
+    load_ = results["load"]
+    if not all(name in load_ for name in STORES):
+        return []
+    lines = ["", "## Stores and workers", "",
+             f"The emulator over each store, in the same rounds as above, on {results['machine']['cores']} cores "
+             "(`emulator` is the memory store). `vs memory` is throughput over the memory store's; `cpu/req` counts "
+             "every worker process; `redis cpu/req` is the redis-server's own CPU per request.", "",
+             "| target | store | workers | GET req/s | GET vs memory | GET cpu/req µs | POST req/s | POST vs memory | "
+             "POST cpu/req µs | redis cpu/req µs (GET, POST) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, (kind, workers) in {"emulator": ("memory", 1), **STORES}.items():
+        get, post = load_[name]["GET"], load_[name]["POST"]
+        store_cpu = (f"{get['store_cpu_us_per_request']:.1f}, {post['store_cpu_us_per_request']:.1f}"
+                     if "store_cpu_us_per_request" in get else "")
+        lines.append(f"| {name} | {kind} | {workers} | {get['rps']:.0f} | {_versus(load_, name, 'GET')} | "
+                     f"{get['cpu_us_per_request']:.1f} | {post['rps']:.0f} | {_versus(load_, name, 'POST')} | "
+                     f"{post['cpu_us_per_request']:.1f} | {store_cpu} |")
+    before = results.get("previous")
+    if before:
+        lines += ["", "The memory store against the previous run of this file (" + before["date"] + "): " + ", ".join(
+            f"{route} {load_['emulator'][route]['rps'] / before[route]:.2f}x" for route in ("GET", "POST")) + "."]
+    return lines
+
+
+def _versus(load_: dict, name: str, route: str) -> str:
+    return f"{load_[name][route]['rps'] / load_['emulator'][route]['rps']:.2f}x"
+
+
+def store_checks(results: dict) -> list[dict]:
+    load_, cores = results["load"], results["machine"]["cores"]
+    if not all(name in load_ for name in STORES):
+        return []
+    out = [{"what": f"{name} GET throughput vs memory, one worker", "goal": f">= {STORE_GET}x",
+            "measured": _versus(load_, name, "GET"),
+            "met": load_[name]["GET"]["rps"] / load_["emulator"]["GET"]["rps"] >= STORE_GET}
+           for name in ("sqlite", "redis")]
+    gain = load_["redis-4w"]["GET"]["rps"] / load_["redis"]["GET"]["rps"]
+    out.append({"what": "Redis GET throughput, 4 workers vs 1", "goal": f">= {WORKERS_GAIN}x with enough cores",
+                "measured": f"{gain:.2f}x on {cores} cores", "met": gain >= WORKERS_GAIN})
+    return out
 
 
 def checks(results: dict) -> list[dict]:
@@ -311,10 +432,13 @@ def checks(results: dict) -> list[dict]:
                 "met": per_task <= BYTES_PER_TASK})
     out.append({"what": "start-up", "goal": f"< {STARTUP_S} s", "measured": f"{results['startup']['median_s']} s",
                 "met": results["startup"]["median_s"] < STARTUP_S})
+    pages = results["dashboard"]
+    out.append({"what": f"GET throughput with {pages['pages']} dashboard pages open",
+                "goal": f">= {pages['goal']}x none", "measured": f"{pages['ratio']:.2f}x", "met": pages["met"]})
     fixture = results["fixtures"]["ms_per_test"]["evolink_mock"]
     out.append({"what": "evolink_mock fixture per test", "goal": f"< {FIXTURE_MS} ms", "measured": f"{fixture} ms",
                 "met": fixture < FIXTURE_MS})
-    return out
+    return out + store_checks(results)
 
 
 def explanations(results: dict) -> list[str]:
@@ -333,6 +457,20 @@ def explanations(results: dict) -> list[str]:
                          "itself (authentication, validation against the contract, pricing, the task's state, its "
                          "JSON), all in one Python process. Runs on this shared machine vary by about 5% between "
                          "rounds (see the per-round figures).")
+        elif "4 workers" in what:
+            notes.append(workers_note(results))
+        elif "vs memory" in what:
+            name = what.split()[0]
+            store = load_[name]["GET"]
+            notes.append(f"{what}: each poll costs {store['cpu_us_per_request']:.0f} us of the worker's CPU against "
+                         f"{load_['emulator']['GET']['cpu_us_per_request']:.0f} us over memory, and waits for the "
+                         "store's answer; the store's own CPU comes out of the same cores.")
+        elif "dashboard pages" in what:
+            pages = results["dashboard"]
+            extra = pages["with_pages"]["cpu_us_per_request"] - pages["none"]["cpu_us_per_request"]
+            notes.append(f"{what}: with the pages open the server spent {extra:.1f} us more CPU per poll; the "
+                         f"rounds were {pages['none']['rps_rounds']} (none) and {pages['with_pages']['rps_rounds']} "
+                         "(pages), so compare the spread between rounds with the difference.")
         elif "p99" in what:
             queue = results["connections"] * emulator["cpu_us_per_request"] / 1000
             notes.append(f"{what}: with {results['connections']} connections on one server process a request "
@@ -344,6 +482,19 @@ def explanations(results: dict) -> list[str]:
     return notes
 
 
+def workers_note(results: dict) -> str:
+    """Why 4 workers fall short of 2.5x 1 worker on this machine, from the figures."""
+    load_, cores = results["load"], results["machine"]["cores"]
+    one, four = load_["redis"]["GET"], load_["redis-4w"]["GET"]
+    per_request = four["cpu_us_per_request"] + four.get("store_cpu_us_per_request", 0.0)
+    ceiling = cores * 1e6 / per_request
+    return (f"Redis GET, 4 workers vs 1: {four['rps'] / one['rps']:.2f}x. On {cores} cores, 4 workers, the "
+            f"redis-server and wrk share {cores} CPUs: a request costs {per_request:.0f} us of CPU (workers and "
+            f"redis-server), so even with wrk free the machine tops out near {ceiling:.0f} req/s; one worker "
+            f"already used about one core ({one['rps']:.0f} req/s). The 2.5x needs at least 4 cores for the "
+            "workers plus one for redis-server and the load generator.")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -353,6 +504,7 @@ def main() -> int:
     args = parser.parse_args()
     tool, prism = ensure_wrk(), ensure_prism()
     results: dict = {"rounds": args.rounds, "seconds": args.seconds, "connections": args.connections, "notes": []}
+    results["previous"] = previous_memory_figures()
     results["machine"] = machine(tool, prism)
     servers = start_targets(prism)
     try:
@@ -360,7 +512,11 @@ def main() -> int:
     finally:
         for server in servers.values():
             server.stop()
-    print("load done; start-up, memory, fixtures...", flush=True)
+    print("load done; dashboard pages, start-up, memory, fixtures...", flush=True)
+    import dashboard  # bench/dashboard.py (it imports this module's helpers)
+
+    results["dashboard"] = dashboard.measure(tool, DASHBOARD_PAGES, args.rounds, args.seconds, args.connections,
+                                             DASHBOARD_TASKS)
     results["startup"] = startup()
     results["memory"] = memory(args.tasks)
     results["fixtures"] = fixture_overhead()

@@ -11,10 +11,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import Settings
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 CONTRACT_ENV = "EVOLINK_MOCK_CONTRACT"
 
@@ -28,7 +31,10 @@ def add_serve_parser(sub: Any) -> None:
     p.add_argument("--speed", type=float,
                    help="mock seconds per wall second; 0 = manual clock (EVOLINK_MOCK_SPEED, default 60)")
     p.add_argument("--seed", type=int, help="seed for ids and timings (EVOLINK_MOCK_SEED)")
-    p.add_argument("--store", help="state store: 'memory' (EVOLINK_MOCK_STORE, default memory)")
+    p.add_argument("--store", help="state store: 'memory', 'sqlite:///FILE' (kept across restarts) or "
+                                   "'redis://HOST:PORT/DB' (shared by machines) (EVOLINK_MOCK_STORE, default memory)")
+    p.add_argument("--workers", type=int, help="server processes on the one port; more than 1 needs a SQLite or "
+                                               "Redis store (EVOLINK_MOCK_WORKERS, default 1)")
     p.add_argument("--contract", type=Path, metavar="FILE",
                    help=f"serve another openapi.yaml, e.g. with a model added "
                         f"({CONTRACT_ENV}, default: the bundled one)")
@@ -65,17 +71,43 @@ def serve(args: argparse.Namespace) -> int:
         os.environ[CONTRACT_ENV] = str(args.contract.resolve())
     from .http.app import create_app
 
-    settings = Settings.from_env(host=args.host, port=args.port, speed=args.speed, seed=args.seed, store=args.store)
+    settings = Settings.from_env(host=args.host, port=args.port, speed=args.speed, seed=args.seed, store=args.store,
+                                 workers=args.workers)
+    # proxy_headers off: the emulator reads X-Forwarded-* itself, from EVOLINK_MOCK_TRUSTED_PROXIES (http/links.py)
+    options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_level": args.log_level,
+                               "access_log": args.access_log, "lifespan": "on", "proxy_headers": False}
+    if settings.workers > 1:
+        from .core.service import Emulator
+
+        os.environ.update(settings.to_env())  # what each worker process reads (worker_app)
+        first = Emulator(settings)  # the store is reachable; its seed and clock start are set once, here
+        first.close()
+        announce(settings, f", {settings.workers} workers over one {first.store_kind} store")
+        uvicorn.run(f"{__name__}:worker_app", factory=True, workers=settings.workers, **options)
+        return 0
     app = create_app(settings)
     freeze_survivors()
+    announce(settings, "" if settings.store == "memory" else f", {app.state.emulator.store_kind} store")
+    uvicorn.run(app, **options)
+    return 0
+
+
+def worker_app() -> Starlette:
+    """One worker process's app (``serve --workers N``): the settings ``serve`` put in the environment."""
+    from .http.app import create_app
+
+    app = create_app(Settings.from_env())
+    freeze_survivors()  # per worker: each has its own collector
+    return app
+
+
+def announce(settings: Settings, extra: str) -> None:
+    """The one line ``serve`` prints on start."""
     clock = "manual clock (advance it with POST /_mock/clock/advance)" if settings.speed == 0 \
         else f"mock time at {settings.speed:g}x"
     where = f"http://{settings.host}:{settings.port}" if settings.port else f"{settings.host}, a free port"
-    print(f"evolink-mock {__version__} on {where}: {clock}, {settings.credits} credits per new key", flush=True)
-    # proxy_headers off: the emulator reads X-Forwarded-* itself, from EVOLINK_MOCK_TRUSTED_PROXIES (http/links.py)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
-                access_log=args.access_log, lifespan="on", proxy_headers=False)
-    return 0
+    print(f"evolink-mock {__version__} on {where}: {clock}, {settings.credits} credits per new key{extra}",
+          flush=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,7 +22,8 @@ class Settings:
     speed: float = DEFAULT_SPEED
     seed: int | None = None
     admin_token: str | None = None
-    store: str = "memory"
+    store: str = "memory"  # memory, sqlite:///FILE or redis://HOST:PORT/DB
+    workers: int = 1  # server processes on the one port (more than one needs a shared store)
     credits: Decimal = Decimal(10000)
     allow_local_callbacks: bool = False
     max_concurrent: int | None = None
@@ -48,6 +49,16 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(cls(), **values).checked()
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``EVOLINK_MOCK_*`` variables (what :meth:`from_env` reads back): for worker processes."""
+        env = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is not None:
+                env[f"EVOLINK_MOCK_{field.name.upper()}"] = ("1" if value else "0") if isinstance(value, bool) \
+                    else str(value)
+        return env
+
     def checked(self) -> Settings:
         """Raise ValueError naming the setting when a value is out of range."""
         problems = []
@@ -63,6 +74,12 @@ class Settings:
             problems.append(f"EVOLINK_MOCK_MAX_TASKS must be >= 1 (got {self.max_tasks})")
         if self.max_body_bytes < 1024:
             problems.append(f"EVOLINK_MOCK_MAX_BODY_BYTES must be >= 1024 (got {self.max_body_bytes})")
+        if self.workers < 1:
+            problems.append(f"EVOLINK_MOCK_WORKERS must be >= 1 (got {self.workers})")
+        elif self.workers > 1 and self.store == "memory":
+            problems.append(f"EVOLINK_MOCK_WORKERS={self.workers} (--workers) needs a store the processes share: "
+                            "set EVOLINK_MOCK_STORE (--store) to sqlite:///FILE or redis://HOST:PORT/DB "
+                            "(the memory store lives inside one process)")
         problems += filter(None, (_public_url_problem(self.public_url), _proxies_problem(self.trusted_proxies),
                                   _origins_problem(self.cors_origins)))
         if problems:
@@ -127,7 +144,7 @@ _FALSE = {"0", "false", "no", "off"}
 def _parse(name: str, raw: str) -> object:
     var = f"EVOLINK_MOCK_{name.upper()}"
     try:
-        if name in ("port", "seed", "max_concurrent", "max_body_bytes", "max_tasks"):
+        if name in ("port", "seed", "max_concurrent", "max_body_bytes", "max_tasks", "workers"):
             return int(raw)
         if name == "speed":
             return float(raw)

@@ -1,6 +1,10 @@
-"""Shared fixtures: one real uvicorn emulator per test session (manual clock)."""
+"""Shared fixtures: one real uvicorn emulator per test session (manual clock), a private redis-server."""
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -83,6 +87,51 @@ def api(server: LiveServer) -> Iterator[Api]:
     client = Api(server)
     yield client
     client.http.close()
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (on 127.0.0.1)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A private redis-server on a free port for this test process, without persistence: its base URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server; .ci/run installs it)")
+    port = free_port()
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no", "--loglevel", "notice"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    output = []
+    for line in process.stdout:  # wait for the server to say so (ends if it exits)
+        output.append(line)
+        if "Ready to accept connections" in line:
+            break
+    else:
+        raise RuntimeError("redis-server did not start:\n" + "".join(output))
+    threading.Thread(target=process.stdout.read, daemon=True).start()  # keep its log from filling the pipe
+    try:
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+        process.stdout.close()
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The private redis-server's database 0, emptied."""
+    import redis
+
+    with redis.Redis.from_url(redis_server) as client:
+        client.flushall()
+    return f"{redis_server}/0"
 
 
 collect_ignore = ["outside_project"]

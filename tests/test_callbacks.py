@@ -1,10 +1,11 @@
 """Callbacks to a real local receiver: delivery after billing, retries on the mock clock,
-timeouts, refusals and resets, failed and cancelled tasks, manual redelivery."""
+timeouts, refusals and resets, failed and cancelled tasks, manual redelivery; on every store."""
 from __future__ import annotations
 
 import itertools
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,9 +45,12 @@ class Harness:
         return response.json()
 
 
-@pytest.fixture
-def h() -> Iterator[Harness]:
-    with LiveServer(Settings(speed=0, allow_local_callbacks=True, seed=2)) as server, CallbackReceiver() as hook:
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def h(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    store = {"memory": "memory", "sqlite": f"sqlite:///{tmp_path / 'state.db'}"}.get(request.param) \
+        or request.getfixturevalue("redis_url")
+    settings = Settings(speed=0, allow_local_callbacks=True, seed=2, store=store)
+    with LiveServer(settings) as server, CallbackReceiver() as hook:
         harness = Harness(server, hook)
         yield harness
         harness.http.close()

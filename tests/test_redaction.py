@@ -26,7 +26,7 @@ from contracts.handle import EvolinkHandle
 from contracts.receiver import CallbackReceiver
 from contracts.server import LiveServer
 from mock_server import Settings
-from mock_server.redaction import redact
+from mock_server.redaction import key_id, redact
 
 KEY = "sk-redaction-check-4b1d9e7c02"
 PASSWORD = "s3cret-pa55word"
@@ -151,3 +151,21 @@ def test_drift_output_and_recordings_mask_base_url_credentials(live: LiveServer,
     for text in [out, err, *recorded]:
         assert PASSWORD not in text and KEY not in text, text
     assert "http://***:***@127.0.0.1" in out
+
+
+def test_admin_filters_take_the_key_id_the_views_show(live: LiveServer) -> None:
+    """Views show a key's prefix and its ``key_id``; where a route takes a key, the id works too."""
+    key = "sk-redaction-by-id-77aa01"
+    with httpx.Client(base_url=live.base_url) as http:
+        created = http.post("/v1/videos/generations", json={"model": T2V, "prompt": "p"},
+                            headers={"Authorization": f"Bearer {key}"}).json()
+        account = http.get(f"/_mock/accounts/{key}").json()
+        assert account["key"] == "sk-redacti..." and account["key_id"] == key_id(key)
+        listed = http.get("/_mock/tasks", params={"key": account["key_id"]}).json()
+        assert [t["id"] for t in listed["tasks"]] == [created["id"]] and listed["tasks"][0]["key_id"] == key_id(key)
+        rule = http.post("/_mock/faults", json={"kind": "rate_limit", "route": "credits", "key": account["key_id"],
+                                                "times": 1}).json()
+        assert rule["key_id"] == key_id(key) and key not in json.dumps(rule)
+        assert http.get("/v1/credits", headers={"Authorization": f"Bearer {key}"}).status_code == 429
+        unknown = http.get("/_mock/tasks", params={"key": "key-0123456789abcdef"})
+        assert unknown.status_code == 404 and "key-0123456789abcdef" in unknown.text

@@ -5,7 +5,8 @@ each operation happens whole or not at all, a task is settled once, a callback
 attempt is claimed once, a rule with ``times: n`` fires n times in total, and
 for every key ``balance + reserved + charged == granted``. ``open_store`` opens
 another handle onto the same state (the memory store: the same object; shared
-stores: a new connection), so a test can play several emulators at once.
+stores: a new connection), so a test can play several emulators at once. The suite
+runs on memory, on a SQLite file and on a private redis-server (see conftest.py).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +26,7 @@ from mock_server.core.faults import FaultRule
 from mock_server.core.ledger import Account, LedgerEntry
 from mock_server.core.tasks import Task
 from mock_server.core.views import task_body
+from mock_server.store import open_store as open_url
 from mock_server.store.memory import MemoryStore
 from mock_server.store.port import Conflict, NoSuchAccount, NoSuchTask, Settlement, Store
 
@@ -33,12 +36,24 @@ PRICE = Decimal("27.0000")
 T0 = 1_800_000_000.0
 
 
-@pytest.fixture(params=["memory"])
-def open_store(request: pytest.FixtureRequest) -> Iterator[Opener]:
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     """Opens handles onto one fresh store of the parametrized kind."""
-    shared = MemoryStore()
-    yield lambda: shared
-    shared.close()
+    if request.param == "memory":
+        shared = MemoryStore()
+        yield lambda: shared
+        shared.close()
+        return
+    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("redis_url")
+    handles: list[Store] = []
+
+    def opener() -> Store:
+        handles.append(open_url(url))
+        return handles[-1]
+
+    yield opener
+    for handle in handles:
+        handle.close()
 
 
 @pytest.fixture
@@ -91,6 +106,7 @@ def test_clock_offset_adds_up_and_is_shared(open_store: Opener) -> None:
     assert first.clock_offset() == 0
     assert first.advance_clock(10) == 10 and second.advance_clock(2.5) == 12.5
     assert first.clock_offset() == second.clock_offset() == 12.5
+    assert second.clock_state() == (12.5, None)  # nothing is due
 
 
 def test_counters_count_from_zero_per_name_and_never_repeat_under_threads(open_store: Opener) -> None:
@@ -99,6 +115,48 @@ def test_counters_count_from_zero_per_name_and_never_repeat_under_threads(open_s
     with ThreadPoolExecutor(max_workers=8) as pool:
         drawn = list(pool.map(lambda _: open_store().next_number("task"), range(400)))
     assert sorted(drawn) == list(range(3, 403))
+
+
+def test_a_snapshot_reads_account_task_clock_and_rules_together(store: Store) -> None:
+    assert store.snapshot(KEY, None) == (None, None, 0.0, False)
+    funded(store)
+    store.create_task(task(1), reserve(task(1)))
+    store.advance_clock(7.5)
+    store.add_fault(FaultRule("fault-1", "latency", latency_ms=5.0))
+    assert store.snapshot(KEY, task(1).id) == (store.account(KEY), task(1), 7.5, True)
+    assert store.snapshot(KEY, "task-unified-1800000000-nothere0").task is None
+
+
+# -- records come back exactly as they were stored ------------------------------------------------------
+def test_records_round_trip_exactly(open_store: Opener) -> None:
+    """Money stays Decimal with its exponent, None stays None, bools and floats keep type and every bit."""
+    store = open_store()
+    account = Account(KEY, Decimal("1E+3"), Decimal("987.6543"), Decimal("12.0084"), Decimal("0.2373"), 1, False,
+                      frozenset({"kling-o3-video-edit", "kling-o3-text-to-video"}), "vip")
+    entry = LedgerEntry(T0 + 0.1 + 0.2, KEY, "grant", Decimal("1E+3"), Decimal("987.6543"))
+    store.provision(account, entry)
+    odd = task(1)._replace(queue=0.1 + 0.2, processing=1 / 3, price=Decimal("12.0084"), quality=None, sound=True,
+                           callback_url="https://hooks.example.com/h?a=1&b=%C3%A9", scenario="queue=0.3;stuck",
+                           stuck=True, fail="generation_timeout", seq=2**40)
+    store.create_task(odd, lambda a: (a._replace(balance=a.balance - odd.price, reserved=a.reserved + odd.price),
+                                      entry._replace(kind="reserve", task_id=odd.id)))
+    attempt = CallbackAttempt(odd.id, 1, odd.callback_url, T0 + 1e-6, manual=True)
+    store.schedule_callback(attempt)
+    rule = FaultRule("fault-1", "rate_limit", route="create", times=None, probability=0.3, retry_after=2.5,
+                     seed=-(2**70))
+    store.add_fault(rule)
+    again = open_store()  # another handle: what was written, not what this one remembers
+    stored = again.account(KEY)
+    assert stored == account._replace(balance=account.balance - odd.price, reserved=account.reserved + odd.price)
+    assert str(stored.granted) == "1E+3" and str(stored.reserved) == "24.0168" and stored.models == account.models
+    assert again.ledger(KEY)[0] == entry and again.ledger(KEY)[0].at == T0 + 0.1 + 0.2
+    loaded = again.task(odd.id)
+    assert loaded == odd and (loaded.quality, loaded.cancelled_at, loaded.settled) == (None, None, None)
+    assert [type(v) for v in loaded] == [type(v) for v in odd]
+    assert loaded.processing == 1 / 3 and str(loaded.price) == "12.0084"
+    assert again.scheduled_callbacks(odd.id) == [attempt]
+    assert again.faults() == [rule] and again.faults()[0].times is None
+    assert again.seed(2**80) == 2**80 and open_store().seed(1) == 2**80  # any int
 
 
 # -- accounts -------------------------------------------------------------------------------------------
@@ -182,7 +240,7 @@ def test_settle_due_finishes_each_due_task_once_in_order_within_the_limit(store:
     for n, ends_in in enumerate((30.0, 10.0, 20.0, 500.0)):
         new = task(n, ends_in=ends_in, fail="generation_timeout" if n == 2 else None)
         store.create_task(new, reserve(new))
-    assert store.next_due() == T0 + 10 and store.due_count() == 4
+    assert store.next_due() == T0 + 10 and store.due_count() == 4 and store.clock_state() == (0.0, T0 + 10)
     assert [t.id for t in store.settle_due(T0 + 100, 2, finish)] == [task(1).id, task(2).id]
     assert [t.id for t in store.settle_due(T0 + 100, 10, finish)] == [task(0).id]
     assert store.settle_due(T0 + 100, 10, finish) == []
@@ -224,6 +282,21 @@ def test_cancel_finishes_one_task_and_schedules_its_callback(store: Store) -> No
     assert cancelled.settled == "refunded" and store.account(KEY).balance == 1000
     assert store.scheduled_callbacks(new.id) == [CallbackAttempt(new.id, 1, new.callback_url, T0 + 5)]
     assert store.next_callback_due() == T0 + 5
+
+
+def test_recent_tasks_are_the_newest_first_within_the_limit_and_the_scan(store: Store) -> None:
+    funded(store)
+    for n in range(10):
+        store.create_task(task(n), reserve(task(n)))
+    assert [t.seq for t in store.recent_tasks(3, 100)] == [9, 8, 7]
+    assert [t.seq for t in store.recent_tasks(100, 4)] == [9, 8, 7, 6]
+    even = lambda t: t.seq % 2 == 0  # noqa: E731
+    assert [t.seq for t in store.recent_tasks(2, 100, even)] == [8, 6]
+    assert [t.seq for t in store.recent_tasks(10, 3, even)] == [8]  # only the newest three are looked at
+    store.settle_due(T0 + 1000, 100, finish)  # changed records keep their place
+    newest = store.recent_tasks(3, 100)
+    assert [t.seq for t in newest] == [9, 8, 7] and all(t.settled == "charged" for t in newest)
+    assert store.recent_tasks(5, 100, lambda t: False) == []
 
 
 def test_evict_forgets_the_oldest_forgettable_tasks_only(store: Store) -> None:
@@ -270,6 +343,74 @@ def test_finishing_an_attempt_replaces_its_record_and_schedules_the_retry(store:
     with pytest.raises(Conflict):
         store.schedule_callback(retry)
     assert store.callbacks() == [done]
+
+
+def claim_all(store: Store, now: float, worker: str, lease: float = 15.0) -> list[CallbackAttempt]:
+    return store.claim_callbacks(now, lambda a: callbacks.claimed(a, now, worker, lease))
+
+
+def lapse_unless(held: str) -> Callable[[CallbackAttempt], tuple[CallbackAttempt, CallbackAttempt | None] | None]:
+    """The core's lapse, by a worker that holds its own claims (``held``)."""
+    def lapse(attempt: CallbackAttempt) -> tuple[CallbackAttempt, CallbackAttempt | None] | None:
+        if attempt.worker == held:
+            return None
+        lost = callbacks.lapsed(attempt)
+        return lost, callbacks.retry(lost)
+    return lapse
+
+
+def test_a_claim_is_leased_and_counted_in_flight_until_finished(store: Store) -> None:
+    funded(store)
+    new = task(1, callback=True)
+    store.create_task(new, reserve(new))
+    store.settle_due(T0 + 100, 1, finish)
+    assert store.in_flight() == 0
+    [sent] = claim_all(store, T0 + 100, "w1")
+    assert sent.lease == T0 + 115 and store.in_flight() == 1
+    assert store.next_callback_due() == T0 + 115  # the lease's end is callback work too
+    assert store.expire_claims(T0 + 114, lapse_unless("nobody")) == []
+    assert store.finish_callback(callbacks.finished(sent, T0 + 101, 3.0, status_code=200), None)
+    assert store.in_flight() == 0 and store.next_callback_due() is None
+    assert store.expire_claims(T0 + 1000, lapse_unless("nobody")) == []
+
+
+def test_a_lapsed_claim_is_logged_once_and_retried_and_its_late_result_is_dropped(open_store: Opener) -> None:
+    funded(open_store())
+    new = task(1, callback=True)
+    open_store().create_task(new, reserve(new))
+    open_store().settle_due(T0 + 100, 1, finish)
+    [sent] = claim_all(open_store(), T0 + 100, "dead-worker")
+    assert open_store().expire_claims(T0 + 200, lapse_unless("dead-worker")) == []  # its own: never lapses
+    barrier = threading.Barrier(4)
+
+    def expire(_: int) -> list[CallbackAttempt]:
+        barrier.wait()
+        return open_store().expire_claims(T0 + 200, lapse_unless("live-worker"))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        [lost] = [a for batch in pool.map(expire, range(4)) for a in batch]
+    assert (lost.number, lost.state, lost.finished_at, lost.worker) == (1, "failed", T0 + 115, "dead-worker")
+    assert "lapsed" in lost.error and open_store().in_flight() == 0
+    [retry] = open_store().scheduled_callbacks(new.id)
+    assert (retry.number, retry.due) == (2, T0 + 116)
+    late = callbacks.finished(sent, T0 + 300, 9.0, status_code=200)  # the first worker answers after all
+    assert not open_store().finish_callback(late, callbacks.retry(late))
+    assert open_store().callbacks(new.id) == [lost]
+    [again] = claim_all(open_store(), T0 + 200, "live-worker")
+    assert (again.number, again.worker) == (2, "live-worker")
+    assert open_store().finish_callback(callbacks.finished(again, T0 + 201, 2.0, status_code=204), None)
+    assert [(a.number, a.state) for a in open_store().callbacks(new.id)] == [(1, "failed"), (2, "delivered")]
+
+
+def test_only_the_claim_itself_can_finish_an_attempt(store: Store) -> None:
+    store.schedule_callback(CallbackAttempt("task-1", 1, "https://hooks.example.com/h", T0))
+    [sent] = claim_all(store, T0, "w1")
+    impostor = callbacks.finished(sent._replace(worker="w2"), T0 + 1, 1.0, status_code=200)
+    assert not store.finish_callback(impostor, None)
+    assert store.callbacks("task-1") == [sent] and store.in_flight() == 1
+    store.reset()
+    assert not store.finish_callback(callbacks.finished(sent, T0 + 1, 1.0, status_code=200), None)
+    assert store.callbacks() == [] and store.in_flight() == 0
 
 
 # -- fault rules ---------------------------------------------------------------------------------------
@@ -333,3 +474,39 @@ def test_two_emulators_over_one_store_agree(open_store: Opener) -> None:
         assert polls[0] == polls[1]
     two.advance(3600)
     assert one.account(KEY) == two.account(KEY) and one.account(KEY).charged == 40 * PRICE
+
+
+# -- opening a store by its URL ---------------------------------------------------------------------------
+def test_store_urls_open_their_store(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = open_url("sqlite:///state.db")  # SQLAlchemy's spelling: three slashes, then the path
+    absolute = open_url(f"sqlite:///{tmp_path / 'other.db'}")  # ... an absolute path adds the fourth
+    shared = open_url(redis_url)
+    try:
+        assert [store.kind for store in (open_url("memory"), relative, absolute, shared)] == [
+            "memory", "sqlite", "sqlite", "redis"]
+        assert (tmp_path / "state.db").is_file() and (tmp_path / "other.db").is_file()
+    finally:
+        for store in (relative, absolute, shared):
+            store.close()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite://host/x.db", "postgres://localhost/x",
+                                 "redis://127.0.0.1:1/0", "state.db"])
+def test_a_store_url_that_cannot_be_used_is_refused_naming_the_setting(url: str) -> None:
+    with pytest.raises(ValueError, match="EVOLINK_MOCK_STORE"):
+        open_url(url)
+
+
+def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a database, " * 100)
+    with pytest.raises(ValueError, match=r"EVOLINK_MOCK_STORE: cannot use .*notes\.txt"):
+        open_url(f"sqlite:///{tmp_path / 'notes.txt'}")
+
+
+def test_settings_go_to_worker_processes_through_the_environment() -> None:
+    settings = Settings(port=0, speed=0.5, seed=-(2**70), admin_token="t", store="redis://h:1/2", workers=3,
+                        credits=Decimal("12.5"), allow_local_callbacks=True, max_concurrent=4)
+    assert Settings.from_env(settings.to_env()) == settings
+    with pytest.raises(ValueError, match=r"EVOLINK_MOCK_WORKERS=2 .*EVOLINK_MOCK_STORE"):
+        Settings(workers=2).checked()

@@ -41,9 +41,13 @@ class Clock:
 
     def now(self) -> float:
         """Mock time, epoch seconds."""
+        return self.at(self._state.clock_offset())
+
+    def at(self, offset: float) -> float:
+        """Mock time, epoch seconds, given the store's offset (read with other things in one go)."""
         origin = self._origin
         running = (time.time() - origin) * self.speed if self.speed else 0.0
-        return origin + running + self._state.clock_offset()
+        return origin + running + offset
 
     @property
     def offset(self) -> float:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import SERVER_ERRORS
-from ..redaction import redact
+from ..redaction import key_id, redact
 from .draws import Draws
 
 LATENCY, RATE_LIMIT, SERVER_ERROR, DROP, TASK_FAILURE, SCENARIO = (
@@ -87,10 +87,10 @@ class FaultRule:
         return f"fail={self.error_code}" if self.kind == TASK_FAILURE else self.scenario or ""
 
     def view(self) -> dict[str, Any]:
-        """The rule as the admin API shows it (a key cut to its prefix)."""
-        key = redact(self.key) if self.key is not None else None
+        """The rule as the admin API shows it (a key cut to its prefix, and the key's id)."""
+        keys = {"key": redact(self.key), "key_id": key_id(self.key)} if self.key is not None else {"key": None}
         out: dict[str, Any] = {"id": self.id, "kind": self.kind, "route": self.route, "model": self.model,
-                               "key": key, "times": self.times, "probability": self.probability,
+                               **keys, "times": self.times, "probability": self.probability,
                                "fired": self.fired, "spent": self.spent}
         extra: dict[str, dict[str, Any]] = {
             LATENCY: {"latency_ms": self.latency_ms}, RATE_LIMIT: {"retry_after": self.retry_after},

@@ -20,9 +20,9 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import __version__, media
 from ..config import Settings
@@ -38,7 +38,7 @@ from ..errors import (
 )
 from ..families import ModelSpec, Registry, registry
 from ..families.registry import QUEUE_SECONDS
-from ..redaction import redact
+from ..redaction import KEY_ID, key_id, redact
 from ..store import Store, open_store
 from ..store.port import Conflict, NoSuchTask, Settlement
 from . import callbacks, faults, ledger, pricing, rules, scenarios
@@ -54,10 +54,20 @@ DEFAULT_ASPECT_RATIO = "16:9"  # the result video's shape when the request names
 TASK_DRAWS = "task"
 _JITTER_LOW, _JITTER_SPAN = 0.9, 0.2  # processing: the model's estimate, +-10%
 _EVERYTHING = sys.maxsize
+RECENT_SCAN = 10_000  # how far back a filtered listing of the newest tasks looks
 
 
 class AlreadyFinished(Exception):
     """The task reached its final state before the operation."""
+
+
+class Visit(NamedTuple):
+    """A request's caller and what it asks about, read at once: the account, the task, mock time, any rule."""
+
+    account: Account
+    task: Task | None
+    now: float
+    faults: bool  # whether any fault or scenario rule exists
 
 
 @functools.lru_cache(maxsize=4)
@@ -124,6 +134,11 @@ class Emulator:
         """``memory``, ``sqlite`` or ``redis``."""
         return self._store.kind
 
+    @property
+    def shared(self) -> bool:
+        """Whether other processes may change the state (a SQLite or Redis store): watch it, nobody will call."""
+        return self._store.shared
+
     # -- change notifications ------------------------------------------------------------------
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` when time moves or callback work is scheduled (the dispatcher's wake-up)."""
@@ -141,8 +156,10 @@ class Emulator:
     # -- time ----------------------------------------------------------------------------------
     def now(self) -> float:
         """Read the clock and settle every task that finished by then."""
-        now = self.clock.now()
-        self._store.settle_due(now, _EVERYTHING, _finish)
+        offset, due = self._store.clock_state()
+        now = self.clock.at(offset)
+        if due is not None and due <= now:
+            self._store.settle_due(now, _EVERYTHING, _finish)
         return now
 
     def advance(self, seconds: float) -> float:
@@ -167,20 +184,26 @@ class Emulator:
     # -- accounts ------------------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> Account:
         """The account behind ``Authorization: Bearer sk-...``; 401 otherwise."""
+        return self.visit(authorization).account
+
+    def visit(self, authorization: str | None, task_id: str | None = None) -> Visit:
+        """The caller's account (401 unless the key is valid), the task ``task_id`` (if any), mock time and
+        whether fault rules exist, in one read of the store (the hot path's)."""
         if not authorization:
             raise unauthorized("Missing Authorization header: send 'Authorization: Bearer sk-...'")
         scheme, _, key = authorization.partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer":
             raise unauthorized()
-        account = self._store.account(key)  # a key seen before was valid then: skip the pattern
+        found = self._store.snapshot(key, task_id)
+        account = found.account  # a key seen before was valid then: skip the pattern
         if account is None:
             if not KEY_PATTERN.fullmatch(key):
                 raise unauthorized()
             account = self._provision(key)
         if account.revoked:
             raise unauthorized("The API key has been revoked")
-        return account
+        return Visit(account, found.task, self.clock.at(found.offset), found.faults)
 
     def _provision(self, key: str) -> Account:
         return self._store.provision(*ledger.open_account(key, self.settings.credits, self.clock.now()))
@@ -199,6 +222,16 @@ class Emulator:
         """Every account."""
         self.now()
         return self._store.accounts()
+
+    def key_of(self, reference: str) -> str:
+        """The API key a reference names: the key itself, or the ``key_id`` admin views show for it
+        (404 for an id no account has)."""
+        if not KEY_ID.fullmatch(reference):
+            return reference
+        found = next((account.key for account in self._store.accounts() if key_id(account.key) == reference), None)
+        if found is None:
+            raise not_found("account_not_found", f"no account has the key id {reference}")
+        return found
 
     def ledger(self, key: str) -> list[LedgerEntry]:
         """The key's ledger entries, oldest first."""
@@ -234,8 +267,11 @@ class Emulator:
 
     # -- tasks ---------------------------------------------------------------------------------
     def create_task(self, account: Account, body: Any, scenario_header: str | None = None, *,
-                    base_url: str = "") -> tuple[Task, list[str]]:
-        """Validate, price, reserve and store a task; the new task and the ignored fields."""
+                    base_url: str = "", has_faults: bool | None = None) -> tuple[Task, list[str]]:
+        """Validate, price, reserve and store a task; the new task and the ignored fields.
+
+        ``has_faults``: whether rules exist, if the caller read it already (:meth:`visit`).
+        """
         schema = self.contract.model_schema(body)
         schema.check(body)
         body, ignored = schema.known_fields(body)
@@ -246,7 +282,9 @@ class Emulator:
         requested = self._scenario(spec, scenarios.from_request(scenario_header, prompt, codes))
         if account.models is not None and spec.id not in account.models:
             raise model_access_denied(spec.id)
-        fired = self._fire_task_rules(spec.id, account.key) if self._store.has_faults() else []
+        if has_faults is None:
+            has_faults = self._store.has_faults()
+        fired = self._fire_task_rules(spec.id, account.key) if has_faults else []
         try:
             scenario = requested
             if fired:  # the request's own items win over the rules'
@@ -301,7 +339,10 @@ class Emulator:
 
     def owned_task(self, account: Account, task_id: str) -> Task:
         """The task for a poll: 400 malformed id, 404 unknown, 403 another key's."""
-        task = self._store.task(task_id)
+        return self.owned(account, self._store.task(task_id), task_id)
+
+    def owned(self, account: Account, task: Task | None, task_id: str) -> Task:
+        """``task`` (looked up by ``task_id``) if ``account`` may see it: 400 malformed id, 404 unknown, 403."""
         if task is None:  # stored ids are well formed: only an unknown one needs the pattern
             self.contract.check_task_id(task_id)
             raise not_found("task_not_found", f"task {task_id} not found")
@@ -326,6 +367,22 @@ class Emulator:
         """Tasks in creation order (of one key if given), settled up to now."""
         self.now()
         return self._store.tasks(key)
+
+    def recent_tasks(self, limit: int, *, key: str | None = None, model: str | None = None,
+                     status: str | None = None) -> list[Task]:
+        """Up to ``limit`` tasks, newest first, settled up to now, among the newest :data:`RECENT_SCAN`.
+
+        Optionally only those of one key, one model and one status (``pending``, ``processing``,
+        ``completed`` or ``failed``) at the current mock time. The cost is bounded however many
+        tasks are stored.
+        """
+        now = self.now()
+
+        def accept(task: Task) -> bool:
+            return ((key is None or task.key == key) and (model is None or task.model == model)
+                    and (status is None or task.state_at(now)[0] == status))
+
+        return self._store.recent_tasks(limit, RECENT_SCAN, accept if key or model or status else None)
 
     def task_count(self) -> int:
         """How many tasks are stored."""
@@ -384,15 +441,35 @@ class Emulator:
         return self._store.next_callback_due()
 
     def claim_callbacks(self, now: float) -> list[CallbackAttempt]:
-        """Take the attempts due by ``now`` for delivery by this worker."""
-        return self._store.claim_callbacks(now, lambda attempt: callbacks.claimed(attempt, now, self.worker))
+        """Take the attempts due by ``now`` for delivery by this worker, each leased to it."""
+        lease = callbacks.lease_seconds(self.clock.speed)
+        return self._store.claim_callbacks(now, lambda attempt: callbacks.claimed(attempt, now, self.worker, lease))
+
+    def expire_claims(self, now: float, held: Collection[tuple[str, int]]) -> list[CallbackAttempt]:
+        """Record as lapsed the attempts whose lease ended by ``now`` and schedule their retries.
+
+        ``held``: the ``(task_id, number)`` this worker is delivering; those never lapse (a worker
+        that died and a new one with the same name do not hold the same attempts).
+        """
+        def lapse(attempt: CallbackAttempt) -> tuple[CallbackAttempt, CallbackAttempt | None] | None:
+            if attempt.worker == self.worker and (attempt.task_id, attempt.number) in held:
+                return None
+            lost = callbacks.lapsed(attempt)
+            return lost, callbacks.retry(lost)
+        return self._store.expire_claims(now, lapse)
+
+    def callbacks_in_flight(self) -> int:
+        """Attempts being delivered now, by any worker."""
+        return self._store.in_flight()
 
     def finish_callback(self, attempt: CallbackAttempt, duration_ms: float, *, status_code: int | None = None,
-                        error: str | None = None, may_retry: bool = True) -> CallbackAttempt:
-        """Record an attempt's result and schedule its retry when one is due; the finished record."""
+                        error: str | None = None, may_retry: bool = True) -> CallbackAttempt | None:
+        """Record an attempt's result and schedule its retry when one is due; the finished record.
+
+        None when the claim had lapsed and another worker recorded the attempt (nothing is written).
+        """
         done = callbacks.finished(attempt, self.clock.now(), duration_ms, status_code=status_code, error=error)
-        self._store.finish_callback(done, callbacks.retry(done, may_retry=may_retry))
-        return done
+        return done if self._store.finish_callback(done, callbacks.retry(done, may_retry=may_retry)) else None
 
     def callback_task(self, attempt: CallbackAttempt) -> Task | None:
         """The task a callback attempt delivers (None once forgotten)."""
@@ -406,6 +483,8 @@ class Emulator:
                 scenarios.parse(spec["scenario"], self.contract.task_error_codes)
             except ApiError as error:  # item syntax: no schema can say it
                 raise invalid_request(error.message, rule="scenario_syntax") from None
+        if spec.get("key") is not None:
+            spec = {**spec, "key": self.key_of(spec["key"])}
         try:
             rule = faults.new_rule(f"fault-{self._store.next_number('fault') + 1}", spec)
         except faults.UnknownFaultKind as exc:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..redaction import redact
+from ..families import ModelSpec
+from ..redaction import key_id, redact
 from .callbacks import CallbackAttempt
 from .ledger import Account, LedgerEntry
 from .pricing import as_number
@@ -56,9 +57,10 @@ def credits_body(account: Account) -> dict[str, Any]:
 
 
 def account_body(account: Account) -> dict[str, Any]:
-    """The admin view of a ledger (the key cut to its prefix, as every admin view shows keys)."""
+    """The admin view of a ledger (the key cut to its prefix, as every admin view shows keys, and its id)."""
     return {
-        "key": redact(account.key), "granted": as_number(account.granted), "balance": as_number(account.balance),
+        "key": redact(account.key), "key_id": key_id(account.key), "granted": as_number(account.granted),
+        "balance": as_number(account.balance),
         "reserved": as_number(account.reserved), "charged": as_number(account.charged),
         "running": account.running, "revoked": account.revoked,
         "models": sorted(account.models) if account.models is not None else None,
@@ -81,7 +83,7 @@ def admin_task_body(task: Task, now: float, base_url: str) -> dict[str, Any]:
     return {
         "id": task.id, "model": task.model, "status": public["status"], "progress": public["progress"],
         "task": public,
-        "key": redact(task.key),
+        "key": redact(task.key), "key_id": key_id(task.key),
         "params": {"seconds": task.seconds, "aspect_ratio": task.aspect_ratio, "quality": task.quality,
                    "sound": task.sound,
                    "callback_url": redact(task.callback_url) if task.callback_url is not None else None},
@@ -105,3 +107,16 @@ def callback_body(attempt: CallbackAttempt) -> dict[str, Any]:
     if attempt.error is not None:
         body["error"] = redact(attempt.error)
     return body
+
+
+def model_body(spec: ModelSpec) -> dict[str, Any]:
+    """One model the emulator serves, with its prices in credits per billed second.
+
+    ``prices``: one ``{"quality", "sound", "credits", "assumed"}`` per rate; ``assumed`` marks a
+    price EvoLink does not publish (the model's ``assumed`` is true when any of its prices is).
+    """
+    prices = [{"quality": quality, "sound": sound, "credits": as_number(rate.credits), "assumed": rate.assumed}
+              for (quality, sound), rate in spec.rates.items()]
+    return {"id": spec.id, "family": spec.family, "modes": list(spec.modes), "prices": prices,
+            "assumed": any(price["assumed"] for price in prices), "billing_rule": spec.billing_rule,
+            "min_seconds": spec.min_billed_seconds, "docs": spec.docs, "price_source": spec.price_source}

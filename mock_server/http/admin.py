@@ -15,7 +15,7 @@ from ..contract import admin_contract
 from ..core import faults
 from ..core.ledger import Account
 from ..core.service import KEY_PATTERN, Emulator
-from ..core.views import account_body, admin_task_body, callback_body, ledger_entry_body
+from ..core.views import account_body, admin_task_body, callback_body, ledger_entry_body, model_body
 from ..errors import ApiError, invalid_request, not_found
 from ..redaction import redact
 from .links import base_url
@@ -132,7 +132,7 @@ def _query(request: Request, operation_id: str) -> dict[str, Any]:
 async def list_tasks(request: Request) -> Response:
     emulator = _emulator(request)
     query = _query(request, "listTasks")
-    tasks = emulator.tasks(query.get("key"))
+    tasks = emulator.tasks(emulator.key_of(query["key"]) if "key" in query else None)
     now, base = emulator.clock.now(), base_url(request.scope)
     shown = tasks[-query["limit"]:]
     return JSONResponse({"total": len(tasks), "tasks": [admin_task_body(t, now, base) for t in shown]})
@@ -218,6 +218,12 @@ async def add_scenario(request: Request) -> Response:
 
 
 @admin
+async def list_models(request: Request) -> Response:
+    """``GET /_mock/models``: every model the emulator serves, with its prices."""
+    return JSONResponse([model_body(spec) for spec in _emulator(request).registry.values()])
+
+
+@admin
 async def admin_openapi(request: Request) -> Response:
     return Response(admin_contract().document, media_type="application/yaml")
 
@@ -249,5 +255,6 @@ def routes() -> list[Route]:
         _route("/_mock/faults", POST=add_fault, GET=list_faults, DELETE=clear_faults),
         _route("/_mock/faults/{fault_id}", GET=get_fault, DELETE=remove_fault),
         _route("/_mock/scenarios", GET=scenarios_help, POST=add_scenario),
+        Route("/_mock/models", list_models, methods=["GET"]),
         Route("/_mock/openapi.yaml", admin_openapi, methods=["GET"]),
     ]

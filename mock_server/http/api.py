@@ -64,12 +64,16 @@ async def create_generation(scope: Scope, receive: Receive) -> Answer:
     """``POST /v1/videos/generations``."""
     emulator = _emulator(scope)
     headers = headers_of(scope)
-    account = emulator.authenticate(headers.get("authorization"))
+    visit = emulator.visit(headers.get("authorization"))
+    account = visit.account
     body = await read_json(scope, receive, emulator.settings.max_body_bytes)
-    model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
-    fired = emulator.faults_for("create", model, account.key)
-    cut = fired is not None and await _apply(fired)
-    task, warnings = emulator.create_task(account, body, headers.get("x-mock-scenario"), base_url=base_url(scope))
+    cut = False
+    if visit.faults:
+        model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
+        fired = emulator.faults_for("create", model, account.key)
+        cut = fired is not None and await _apply(fired)
+    task, warnings = emulator.create_task(account, body, headers.get("x-mock-scenario"), base_url=base_url(scope),
+                                          has_faults=visit.faults)
     if cut:  # stored and reserved: the client never hears of it
         raise DropConnection
     created = created_body(task, account.user_group)
@@ -81,18 +85,18 @@ async def create_generation(scope: Scope, receive: Receive) -> Answer:
 async def get_task(scope: Scope, receive: Receive) -> Answer:
     """``GET /v1/tasks/{task_id}``."""
     emulator = _emulator(scope)
-    account = emulator.authenticate(headers_of(scope).get("authorization"))
     task_id = scope["path_params"]["task_id"]
-    cut = False
-    if emulator.has_faults():
-        known = emulator.find_task(task_id)
-        fired = emulator.faults_for("task", known.model if known else None, account.key)
-        cut = fired is not None and await _apply(fired)
-    task = emulator.owned_task(account, task_id)
-    body = task_body(task, emulator.now(), base_url(scope))
-    if cut:
-        raise DropConnection
-    return body, []
+    visit = emulator.visit(headers_of(scope).get("authorization"), task_id)
+    if visit.faults:
+        known = visit.task
+        if fired := emulator.faults_for("task", known.model if known else None, visit.account.key):
+            cut = await _apply(fired)  # time passed: read again
+            body = task_body(emulator.owned_task(visit.account, task_id), emulator.now(), base_url(scope))
+            if cut:
+                raise DropConnection
+            return body, []
+    # A poll's body follows from the task's times and the clock: it needs no settlement.
+    return task_body(emulator.owned(visit.account, visit.task, task_id), visit.now, base_url(scope)), []
 
 
 async def get_credits(scope: Scope, receive: Receive) -> Answer:

@@ -12,11 +12,22 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from ..core.callbacks import CallbackAttempt
+from ..core.callbacks import CallbackAttempt, holds
 from ..core.faults import FaultRule
 from ..core.ledger import Account, LedgerEntry
 from ..core.tasks import Task
-from .port import AccountChange, Conflict, Finish, Forgettable, NoSuchAccount, NoSuchTask, Reserve, RuleChange
+from .port import (
+    AccountChange,
+    Conflict,
+    Finish,
+    Forgettable,
+    Lapse,
+    NoSuchAccount,
+    NoSuchTask,
+    Reserve,
+    RuleChange,
+    Snapshot,
+)
 
 EVICTION_STEP = 8  # tasks looked at per eviction call: the cost of a create stays bounded
 
@@ -66,6 +77,21 @@ class TaskTable:
         tasks.sort(key=_seq)
         return tasks
 
+    def newest(self, limit: int, scan: int, accept: Callable[[Task], bool] | None) -> list[Task]:
+        """Up to ``limit`` of the newest ``scan`` tasks that ``accept`` takes, newest first.
+
+        Each shard keeps its tasks in creation order (a changed record keeps its place), so a
+        merge of the shards walked backwards yields the newest first without sorting them all.
+        """
+        found: list[Task] = []
+        walk = heapq.merge(*(reversed(shard.values()) for shard in self._shards), key=_newest_first)
+        for task in itertools.islice(walk, scan):
+            if accept is None or accept(task):
+                found.append(task)
+                if len(found) >= limit:
+                    break
+        return found
+
     def __len__(self) -> int:
         return self._count
 
@@ -74,10 +100,15 @@ def _seq(task: Task) -> int:
     return task.seq
 
 
+def _newest_first(task: Task) -> int:
+    return -task.seq
+
+
 class MemoryStore:
     """State in this process's memory (lost when it stops)."""
 
     kind = "memory"
+    shared = False
 
     def __init__(self, max_attempts: int = 100_000, max_ledger: int = 10_000) -> None:
         self._max_attempts = max_attempts
@@ -98,6 +129,8 @@ class MemoryStore:
         self._due: list[tuple[float, int, str]] = []
         self._ends_with_callback: list[tuple[float, int, str]] = []  # the dispatcher wakes for these only
         self._callbacks_due: list[tuple[float, int, tuple[str, int]]] = []
+        self._leases: list[tuple[float, int, tuple[str, int]]] = []  # in-flight attempts by the end of their lease
+        self._claimed: set[tuple[str, int]] = set()  # attempts in flight
         self._attempts: dict[tuple[str, int], CallbackAttempt] = {}
         self._sent: deque[tuple[str, int]] = deque()  # the log: sent attempts, oldest first
         self._by_task: dict[str, list[tuple[str, int]]] = {}
@@ -124,12 +157,20 @@ class MemoryStore:
             self._offset += seconds
             return self._offset
 
+    def clock_state(self) -> tuple[float, float | None]:
+        due = self._due
+        return self._offset, due[0][0] if due else None
+
     def next_number(self, counter: str) -> int:
         numbers = self._counters.get(counter)
         if numbers is None:
             with self._lock:
                 numbers = self._counters.setdefault(counter, itertools.count())
         return next(numbers)  # itertools.count is atomic under the GIL
+
+    def snapshot(self, key: str, task_id: str | None) -> Snapshot:
+        return Snapshot(self._accounts.get(key), None if task_id is None else self._tasks.get(task_id),
+                        self._offset, bool(self._faults))
 
     # -- accounts -----------------------------------------------------------------------------
     def account(self, key: str) -> Account | None:
@@ -192,6 +233,10 @@ class MemoryStore:
             snapshot = self._tasks.all()
         return snapshot if key is None else [task for task in snapshot if task.key == key]
 
+    def recent_tasks(self, limit: int, scan: int, accept: Callable[[Task], bool] | None = None) -> list[Task]:
+        with self._lock:
+            return self._tasks.newest(limit, scan, accept)
+
     def task_count(self) -> int:
         return len(self._tasks)
 
@@ -246,8 +291,9 @@ class MemoryStore:
                     self._order.append(task_id)
                     continue
                 self._tasks.pop(task_id)
-                for number in self._by_task.pop(task_id, ()):
-                    self._attempts.pop(number, None)
+                for ident in self._by_task.pop(task_id, ()):
+                    self._attempts.pop(ident, None)
+                    self._claimed.discard(ident)
                 forgotten += 1
         return forgotten
 
@@ -277,6 +323,9 @@ class MemoryStore:
                 if attempt is None or attempt.at is not None:
                     continue
                 attempt = self._attempts[ident] = claim(attempt)
+                if attempt.lease is not None:
+                    heapq.heappush(self._leases, (attempt.lease, next(self._heap_order), ident))
+                self._claimed.add(ident)
                 self._sent.append(ident)
                 if len(self._sent) > self._max_attempts:
                     self._forget_attempt(self._sent.popleft())
@@ -285,17 +334,49 @@ class MemoryStore:
 
     def _forget_attempt(self, ident: tuple[str, int]) -> None:
         self._attempts.pop(ident, None)
+        self._claimed.discard(ident)
         numbers = self._by_task.get(ident[0])
         if numbers is not None and ident in numbers:
             numbers.remove(ident)
 
-    def finish_callback(self, attempt: CallbackAttempt, retry: CallbackAttempt | None) -> None:
+    def finish_callback(self, attempt: CallbackAttempt, retry: CallbackAttempt | None) -> bool:
         with self._lock:
             ident = (attempt.task_id, attempt.number)
-            if ident in self._attempts:
-                self._attempts[ident] = attempt
-            if retry is not None and retry.task_id in self._tasks:
-                self._schedule(retry)
+            stored = self._attempts.get(ident)
+            if stored is None or not holds(stored, attempt):
+                return False
+            self._settle_attempt(ident, attempt, retry)
+            return True
+
+    def _settle_attempt(self, ident: tuple[str, int], attempt: CallbackAttempt, retry: CallbackAttempt | None) -> None:
+        self._attempts[ident] = attempt
+        self._claimed.discard(ident)
+        if retry is not None and retry.task_id in self._tasks and (retry.task_id, retry.number) not in self._attempts:
+            self._schedule(retry)
+
+    def expire_claims(self, now: float, lapse: Lapse) -> list[CallbackAttempt]:
+        leases = self._leases
+        if not leases or leases[0][0] > now:
+            return []
+        lapsed, kept = [], []
+        with self._lock:
+            while leases and leases[0][0] <= now:
+                item = heapq.heappop(leases)
+                attempt = self._attempts.get(item[2])
+                if attempt is None or attempt.finished_at is not None or attempt.lease != item[0]:
+                    continue
+                outcome = lapse(attempt)
+                if outcome is None:
+                    kept.append(item)
+                    continue
+                self._settle_attempt(item[2], *outcome)
+                lapsed.append(outcome[0])
+            for item in kept:  # still held by a live delivery: looked at again after the next lease ends
+                heapq.heappush(leases, item)
+        return lapsed
+
+    def in_flight(self) -> int:
+        return len(self._claimed)
 
     def callbacks(self, task_id: str | None = None) -> list[CallbackAttempt]:
         with self._lock:
@@ -313,7 +394,11 @@ class MemoryStore:
             ends = self._ends_with_callback
             while ends and ((task := self._tasks.get(ends[0][2])) is None or task.settled is not None):
                 heapq.heappop(ends)  # settled (or cancelled, or forgotten) since
-            times = [heap[0][0] for heap in (ends, self._callbacks_due) if heap]
+            leases = self._leases
+            while leases and ((attempt := self._attempts.get(leases[0][2])) is None
+                              or attempt.finished_at is not None):
+                heapq.heappop(leases)  # finished (or forgotten) since
+            times = [heap[0][0] for heap in (ends, self._callbacks_due, leases) if heap]
             return min(times) if times else None
 
     # -- fault rules --------------------------------------------------------------------------

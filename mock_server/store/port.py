@@ -10,11 +10,16 @@ stored (a balance, a rule's remaining firings), the operation takes the
 core's pure transition and applies it to the current records inside its
 transaction: the arithmetic and the decisions are the core's, the
 atomicity is the store's. A transition may raise; then nothing is written.
-The shared store test suite (``tests/store/``) states the guarantees.
+The shared store test suite (``tests/test_store.py``) states the guarantees.
+
+Stores: ``memory`` (this process), ``sqlite`` (a file: durable, shared by the
+processes of one machine) and ``redis`` (a server: shared by processes on many
+machines). A shared store may be used by several emulators at once, each its own
+worker; nothing a worker keeps for itself may change what another one sees.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple, Protocol
 
 from ..core.callbacks import CallbackAttempt
@@ -42,6 +47,28 @@ AccountChange = Callable[[Account | None], tuple[Account, LedgerEntry | None]]
 RuleChange = Callable[[FaultRule], FaultRule]
 #: Whether a finished task may be forgotten to keep the store within its bound.
 Forgettable = Callable[[Task], bool]
+#: An in-flight attempt whose lease is over: its final record and its retry, or None to leave it in flight.
+Lapse = Callable[[CallbackAttempt], "tuple[CallbackAttempt, CallbackAttempt | None] | None"]
+
+
+class Snapshot(NamedTuple):
+    """What a request needs first, read at once: the caller's account, a task, the clock offset, any fault rule."""
+
+    account: Account | None
+    task: Task | None
+    offset: float
+    faults: bool
+
+
+def first_accepted(newest: Iterable[Task], limit: int, accept: Callable[[Task], bool] | None) -> list[Task]:
+    """Up to ``limit`` of ``newest`` that ``accept`` takes, in order (for :meth:`Store.recent_tasks`)."""
+    found: list[Task] = []
+    for task in newest:
+        if accept is None or accept(task):
+            found.append(task)
+            if len(found) >= limit:
+                break
+    return found
 
 
 class NoSuchAccount(LookupError):
@@ -61,6 +88,8 @@ class Store(Protocol):
 
     #: ``memory``, ``sqlite`` or ``redis`` (shown by ``GET /_mock/health``).
     kind: str
+    #: Whether other processes may share the state (their changes show up without a word to this one).
+    shared: bool
 
     # -- what emulators sharing the store agree on --------------------------------------------
     def seed(self, proposed: int) -> int:
@@ -75,8 +104,14 @@ class Store(Protocol):
     def advance_clock(self, seconds: float) -> float:
         """Add ``seconds`` to the offset; the new offset."""
 
+    def clock_state(self) -> tuple[float, float | None]:
+        """The clock offset and :meth:`next_due`, read at once (every reading of the time needs both)."""
+
     def next_number(self, counter: str) -> int:
         """The next value (0, 1, ...) of a named counter: task positions, fault rule ids."""
+
+    def snapshot(self, key: str, task_id: str | None) -> Snapshot:
+        """The key's account, the task (if ``task_id``), the clock offset and whether rules exist: one read."""
 
     # -- accounts -----------------------------------------------------------------------------
     def account(self, key: str) -> Account | None:
@@ -107,6 +142,12 @@ class Store(Protocol):
     def tasks(self, key: str | None = None) -> list[Task]:
         """Tasks in creation order, optionally of one key."""
 
+    def recent_tasks(self, limit: int, scan: int, accept: Callable[[Task], bool] | None = None) -> list[Task]:
+        """Up to ``limit`` of the newest ``scan`` tasks that ``accept`` takes (all, without it), newest first.
+
+        The cost is bounded by ``scan``, however many tasks are stored (the live dashboard asks every tick).
+        """
+
     def task_count(self) -> int:
         """How many tasks are stored."""
 
@@ -131,10 +172,23 @@ class Store(Protocol):
 
     def claim_callbacks(self, now: float, claim: Callable[[CallbackAttempt], CallbackAttempt]
                         ) -> list[CallbackAttempt]:
-        """Take every attempt due by ``now``, store it as ``claim`` makes it (sent), return those."""
+        """Take every attempt due by ``now``, store it as ``claim`` makes it (sent, leased), return those.
 
-    def finish_callback(self, attempt: CallbackAttempt, retry: CallbackAttempt | None) -> None:
-        """Store a finished attempt (replacing its in-flight record) and schedule ``retry``."""
+        Each attempt is claimed once, whichever worker asks.
+        """
+
+    def finish_callback(self, attempt: CallbackAttempt, retry: CallbackAttempt | None) -> bool:
+        """Store a finished attempt in place of its in-flight record and schedule ``retry`` (if its task exists).
+
+        False, and nothing written, when the record is no longer that claim's (its lease lapsed and
+        another worker recorded it, or a reset forgot it).
+        """
+
+    def expire_claims(self, now: float, lapse: Lapse) -> list[CallbackAttempt]:
+        """Finish the in-flight attempts whose lease ended by ``now`` as ``lapse`` says, each once; those records."""
+
+    def in_flight(self) -> int:
+        """How many attempts are claimed and not finished, by any worker."""
 
     def callbacks(self, task_id: str | None = None) -> list[CallbackAttempt]:
         """Sent attempts, oldest first (of one task, or all)."""
@@ -143,7 +197,7 @@ class Store(Protocol):
         """A task's attempts not sent yet."""
 
     def next_callback_due(self) -> float | None:
-        """When callback work is next due: an attempt, or the end of a task with a callback."""
+        """When callback work is next due: an attempt, a lease's end, or the end of a task with a callback."""
 
     # -- fault rules --------------------------------------------------------------------------
     def add_fault(self, rule: FaultRule) -> None:

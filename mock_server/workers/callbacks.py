@@ -17,6 +17,12 @@ never cut sooner than the real API would cut it); on a manual clock it is
 mock time, so a test cuts a hanging receiver by advancing the clock, but
 never sooner than ``MANUAL_GRACE`` wall seconds after the attempt was sent
 (a clock jump while a fast receiver is answering does not cut it).
+
+Over a shared store (SQLite, Redis) several workers run a dispatcher each:
+every attempt is claimed by one of them, with a lease; a worker that finds
+another's lease over (that worker died) records the attempt as lapsed and its
+retry follows. Other workers move the clock and schedule callbacks without a
+word to this one, so it also looks at the store every ``SHARED_POLL`` seconds.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ import orjson
 from .. import __version__
 from ..core.callbacks import TIMEOUT, CallbackAttempt
 from ..core.views import task_body
+from .feed import wake
 
 if TYPE_CHECKING:
     from ..core.service import Emulator
@@ -39,6 +46,7 @@ MANUAL_GRACE = 1.0
 SETTLE_CHUNK = 256  # settlements between two yields to the event loop
 SETTLE_EVERY = 0.05  # wall seconds: background settlement is batched at most this often
 SETTLE_IDLE = 0.5  # wall seconds between looks at the due heap when nothing else wakes the loop
+SHARED_POLL = 0.05  # wall seconds between looks at a shared store (the clock, callbacks of other workers)
 HEADERS = {"Content-Type": "application/json", "User-Agent": f"evolink-mock/{__version__} (callback)"}
 
 
@@ -80,39 +88,38 @@ class CallbackDispatcher:
 
     def poke(self) -> None:
         """Wake the loop (thread-safe): the clock moved or a callback was scheduled."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
+        wake(self._loop, self._wake)
 
     # -- waiting ---------------------------------------------------------------
     def pending(self) -> int:
-        """Attempts in flight plus callback work already due (what a waiter waits for)."""
-        now = self.emulator.now()
-        due = self.emulator.next_callback_due()
-        return len(self._in_flight) + (1 if due is not None and due <= now else 0)
+        """Attempts in flight (by any worker) plus callback work already due (what a waiter waits for)."""
+        in_flight, due = self._work()
+        return in_flight + due
+
+    def _work(self) -> tuple[int, bool]:
+        emulator = self.emulator
+        now = emulator.now()
+        due = emulator.next_callback_due()
+        return max(len(self._in_flight), emulator.callbacks_in_flight()), due is not None and due <= now
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until no attempt is due or in flight; False if ``timeout`` (wall) passed first."""
         deadline = time.monotonic() + timeout
-        while self.pending():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+        poked = -SHARED_POLL
+        while True:
+            in_flight, due = self._work()
+            if not in_flight and not due:
+                return True
+            now = time.monotonic()
+            if now >= deadline:
                 return False
             self._pass_done.clear()
-            self.poke()
-            try:
-                await asyncio.wait_for(self._pass_done.wait(), remaining)
-            except TimeoutError:
-                return False
-        return True
+            if due and now - poked >= SHARED_POLL:  # work this worker may do (at most so often: the work may be
+                self.poke()                          # a lease this very worker holds, ending when its attempt does)
+                poked = now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pass_done.wait(), min(deadline - now, SHARED_POLL) if due else
+                                       deadline - now)
 
     # -- the loop --------------------------------------------------------------
     async def _run(self) -> None:
@@ -123,12 +130,16 @@ class CallbackDispatcher:
                 await asyncio.sleep(0)  # a backlog: settle it in chunks, let requests in between
             now = emulator.now()  # settles the rest, which schedules their callbacks
             grace_left = self._cut_overdue(now) if emulator.clock.manual else None
+            emulator.expire_claims(now, self._held())
             for attempt in emulator.claim_callbacks(now):
                 task = asyncio.create_task(self._deliver(attempt))
                 self._in_flight[task] = (attempt, now + TIMEOUT, time.monotonic())
                 task.add_done_callback(self._done)
             self._pass_done.set()
             await self._sleep(now, grace_left)
+
+    def _held(self) -> set[tuple[str, int]]:
+        return {(attempt.task_id, attempt.number) for attempt, _, _ in self._in_flight.values()}
 
     def _cut_overdue(self, now: float) -> float | None:
         """Manual clock: cut attempts past their mock deadline and grace; wall seconds until the next grace ends."""
@@ -155,8 +166,10 @@ class CallbackDispatcher:
         clock = emulator.clock
         if clock.manual:
             delay = grace_left
+            if emulator.shared:
+                delay = SHARED_POLL if delay is None else min(delay, SHARED_POLL)
         else:
-            waits = [SETTLE_IDLE]  # new tasks do not wake the loop: look again now and then
+            waits = [SHARED_POLL if emulator.shared else SETTLE_IDLE]  # new tasks do not wake the loop: look again
             callback = emulator.next_callback_due()
             if callback is not None:
                 waits.append(clock.wall_seconds(callback - now) or 0.0)
@@ -185,8 +198,8 @@ class CallbackDispatcher:
         except asyncio.CancelledError:
             if asyncio.current_task() in self._timed_out:  # the manual clock passed the deadline
                 self._finish(attempt, started, error=f"timeout: no answer within {TIMEOUT:g} s of mock time")
-            else:
-                self._finish(attempt, started, error="cut: the emulator shut down", retry=False)
+            else:  # over a shared store another worker (or this one, restarted) delivers the retry
+                self._finish(attempt, started, error="cut: the emulator shut down", retry=emulator.shared)
         except httpx.HTTPError as exc:
             self._finish(attempt, started, error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         else:
