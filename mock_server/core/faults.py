@@ -59,11 +59,12 @@ class FaultRule:
     retry_after: float = 1.0
     error_code: str | None = None
     scenario: str | None = None
-    status: int = 500  # server_error: the HTTP status answered
-    when: str = BEFORE  # drop: cut the connection before the request is handled, or after
     seed: int = 0  # the rule's own seed, mixed with the emulator's
     fired: int = 0
     draws: int = 0  # probability draws made so far
+    # last, so a rule a store kept before these existed reads back with their defaults
+    status: int = 500  # server_error: the HTTP status answered
+    when: str = BEFORE  # drop: cut the connection before the request is handled, or after
 
     def matches(self, route: str, model: str | None, key: str | None) -> bool:
         """Whether a request on ``route`` for ``model`` by ``key`` is in scope."""
