@@ -51,6 +51,8 @@ STORE_GET = 0.4  # SQLite and Redis GET throughput / memory, one worker each
 WORKERS_GAIN = 2.5  # Redis GET throughput, 4 workers / 1 worker (with enough cores)
 STORES = {"sqlite": ("sqlite", 1), "redis": ("redis", 1), "redis-2w": ("redis", 2), "redis-4w": ("redis", 4)}
 P99_MS, BYTES_PER_TASK, STARTUP_S, FIXTURE_MS = 10.0, 2048, 1.0, 5.0
+TAIL = 1.5  # emulator p99 / bare p99 (medians of the rounds)
+SOAK_STORES = ("memory", "sqlite", "redis")
 DASHBOARD_PAGES, DASHBOARD_TASKS = 10, 200  # pages streaming while wrk polls; long tasks their table shows
 
 
@@ -215,23 +217,32 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def wrk(tool: str, url: str, seconds: int, connections: int, script: Path | None) -> dict:
-    """One wrk run: requests per second, p50/p99 latency, non-2xx count."""
-    command = [tool, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"Authorization: Bearer {KEY}"]
+def wrk(tool: str, url: str, seconds: int, connections: int, script: Path | None, threads: int = 1) -> dict:
+    """One wrk run: requests per second, p50/p99/max latency, non-2xx count."""
+    command = [tool, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+               "-H", f"Authorization: Bearer {KEY}"]
     out = _run(*command, *(["-s", str(script)] if script else []), url).stdout
     latencies = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.MULTILINE))
+    most = re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", out, re.MULTILINE)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
             "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-            "p50_ms": _ms(latencies["50"]), "p99_ms": _ms(latencies["99"]),
+            "p50_ms": _ms(latencies["50"]), "p99_ms": _ms(latencies["99"]), "max_ms": _ms(most.group(1)),
             "non_2xx": int(non_2xx.group(1)) if non_2xx else 0}
+
+
+def post_script() -> Path:
+    """The wrk script that sends the create body."""
+    WORK.mkdir(exist_ok=True)
+    script = WORK / "post.lua"
+    script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\n'
+                      'wrk.headers["Content-Type"] = "application/json"\n')
+    return script
 
 
 def load(tool: str, servers: dict[str, Server], rounds: int, seconds: int, connections: int) -> dict:
     """Median round per target and route, rounds interleaved across targets."""
-    script = WORK / "post.lua"
-    script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\n'
-                      'wrk.headers["Content-Type"] = "application/json"\n')
+    script = post_script()
     servers = {name: server for name, server in servers.items() if not name.startswith("_")}
     urls = {name: {"GET": f"{s.url}/v1/tasks/{_task_id(s) if s.ready_path == '/_mock/health' else EXAMPLE_TASK}",
                    "POST": f"{s.url}/v1/videos/generations"} for name, s in servers.items()}
@@ -260,6 +271,8 @@ def _median(results: list[dict]) -> dict:
     ranked = sorted(results, key=lambda r: r["rps"])
     middle = dict(ranked[len(ranked) // 2])
     middle["rps_rounds"] = [round(r["rps"]) for r in results]
+    middle["p99_ms_median"] = statistics.median(r["p99_ms"] for r in results)
+    middle["p99_ms_rounds"] = [r["p99_ms"] for r in results]
     for cpu in ("cpu_us_per_request", "store_cpu_us_per_request"):
         if cpu in middle:
             middle[cpu] = statistics.median(r[cpu] for r in results)
@@ -359,6 +372,7 @@ def report(results: dict) -> str:
     for label, row in (("none", pages["none"]), (str(pages["pages"]), pages["with_pages"])):
         lines.append(f"| {label} | {row['rps']:.0f} | {row['p99_ms']:.2f} | {row['cpu_us_per_request']:.1f} | "
                      f"{', '.join(map(str, row['rps_rounds']))} |")
+    lines += soak_report(results)
     lines += ["", "## Start-up and fixtures", "",
               f"`evolink-mock serve` answers its first request {results['startup']['median_s']} s after it is "
               f"spawned (median of {len(results['startup']['runs_s'])}); importing the app and uvicorn takes "
@@ -368,6 +382,35 @@ def report(results: dict) -> str:
     if results["notes"]:
         lines += ["## Notes", ""] + [f"- {note}" for note in results["notes"]] + [""]
     return "\n".join(lines)
+
+
+def soak_report(results: dict) -> list[str]:
+    """The tail section (p99 of every round) and the soak to many stored tasks."""
+    load_ = results["load"]
+    lines = ["", "## Tail latency", "",
+             f"p99 of each of the {results['rounds']} rounds above and their median ({results['connections']} "
+             "connections, 1 wrk thread):", "", "| route | target | p99 ms per round | median |", "|---|---|---|---|"]
+    for route in ("GET", "POST"):
+        for name in ("emulator", "bare"):
+            row = load_[name][route]
+            lines.append(f"| {route} | {name} | {', '.join(f'{p:.2f}' for p in row['p99_ms_rounds'])} | "
+                         f"{row['p99_ms_median']:.2f} |")
+    for store, run in results.get("soak", {}).items():
+        lines += ["", f"## Soak: creates until {run['tasks']:,} tasks are stored ({store})", "",
+                  f"`bench/soak.py`: wrk ({run['threads']} threads, {run['connections']} connections) creates "
+                  f"tasks on a manual clock (none finishes) in windows of {run['window_s']} s; after each, the same "
+                  "load against bare Starlette for a third of a window. Resident memory of the emulator process"
+                  + (" (redis-server's apart)" if store == "redis" else "") + ".", "",
+                  "| window | tasks | req/s | p50 ms | p99 ms | max ms | bare p99 ms | RSS MiB |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for n, w in enumerate(run["windows"], 1):
+            rss_text = f"{w['rss_bytes'] / 2**20:.0f}" + (
+                f" (+ {w['store_rss_bytes'] / 2**20:.0f})" if w["store_rss_bytes"] else "")
+            lines.append(f"| {n} | {w['tasks']:,} | {w['rps']:.0f} | {w['p50_ms']:.2f} | {w['p99_ms']:.2f} | "
+                         f"{w['max_ms']:.1f} | {w['bare']['p99_ms']:.2f} | {rss_text} |")
+        lines.append(f"\nWorst window p99 / first: {run['p99_growth']}x; resident memory per stored task: "
+                     f"{run['rss_bytes_per_task']} B.")
+    return lines
 
 
 def stores_report(results: dict) -> list[str]:
@@ -435,6 +478,17 @@ def checks(results: dict) -> list[dict]:
     pages = results["dashboard"]
     out.append({"what": f"GET throughput with {pages['pages']} dashboard pages open",
                 "goal": f">= {pages['goal']}x none", "measured": f"{pages['ratio']:.2f}x", "met": pages["met"]})
+    for route in ("GET", "POST"):
+        emulator, bare = load_["emulator"][route]["p99_ms_median"], load_["bare"][route]["p99_ms_median"]
+        out.append({"what": f"{route} p99 vs bare Starlette (median of {results['rounds']} rounds)",
+                    "goal": f"<= {TAIL}x", "measured": f"{emulator / bare:.2f}x ({emulator:.2f} vs {bare:.2f} ms)",
+                    "met": emulator <= TAIL * bare})
+    for store, run in results.get("soak", {}).items():
+        out.append({"what": f"soak to {run['tasks']:,} tasks ({store}): worst window p99 vs the first",
+                    "goal": "<= 2x", "measured": f"{run['p99_growth']}x", "met": run["met"]["p99"]})
+        if store == "memory":
+            out.append({"what": "soak: resident memory per stored task (memory)", "goal": "< 1024 B",
+                        "measured": f"{run['rss_bytes_per_task']} B", "met": run["met"]["memory"]})
     fixture = results["fixtures"]["ms_per_test"]["evolink_mock"]
     out.append({"what": "evolink_mock fixture per test", "goal": f"< {FIXTURE_MS} ms", "measured": f"{fixture} ms",
                 "met": fixture < FIXTURE_MS})
@@ -501,6 +555,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--tasks", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--soak-tasks", type=int, default=500_000, help="tasks each soak stores (0: no soak)")
+    parser.add_argument("--soak-window", type=int, default=10, help="seconds per soak window")
+    parser.add_argument("--soak-stores", nargs="+", default=list(SOAK_STORES), choices=SOAK_STORES)
     args = parser.parse_args()
     tool, prism = ensure_wrk(), ensure_prism()
     results: dict = {"rounds": args.rounds, "seconds": args.seconds, "connections": args.connections, "notes": []}
@@ -517,6 +574,11 @@ def main() -> int:
 
     results["dashboard"] = dashboard.measure(tool, DASHBOARD_PAGES, args.rounds, args.seconds, args.connections,
                                              DASHBOARD_TASKS)
+    if args.soak_tasks:
+        import soak  # bench/soak.py (it imports this module's helpers)
+
+        results["soak"] = {store: soak.soak(tool, store, args.soak_tasks, args.soak_window)
+                           for store in args.soak_stores}
     results["startup"] = startup()
     results["memory"] = memory(args.tasks)
     results["fixtures"] = fixture_overhead()
