@@ -29,6 +29,7 @@ from mock_server.contract import ApiContract, api_contract
 from mock_server.core import rules
 from mock_server.errors import ApiError
 from mock_server.families import registry
+from mock_server.redaction import redact
 
 _AUTH = re.compile(r"Bearer\s+\S+", re.IGNORECASE)
 _JSON_TYPE = re.compile(r"\s*application/([a-z0-9.+-]*\+)?json\s*(;.*)?$", re.IGNORECASE)
@@ -72,7 +73,7 @@ class Report:
         lines += [f"  - {problem}" for problem in self.problems]
         if self.unknown_fields:
             lines.append("  ~ ignored by the API (unknown fields): " + ", ".join(self.unknown_fields))
-        return "\n".join(lines)
+        return redact("\n".join(lines))
 
 
 def _short(value: Any) -> str:

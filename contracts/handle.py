@@ -1,6 +1,8 @@
 """The control handle both pytest fixtures give a test: time, accounts, tasks, callbacks, faults."""
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import threading
 import warnings
@@ -13,10 +15,13 @@ from mock_server.contract import admin_contract
 from mock_server.core.faults import FaultRule
 from mock_server.core.views import account_body, admin_task_body, callback_body
 from mock_server.errors import ApiError
+from mock_server.http.links import link_base
 
 from .conformance import ContractWarning, Report, check_request
 
-Waiter = Callable[[float], bool]
+#: Schedules, on the emulator's loop, a wait of up to that many wall seconds until no callback is due or
+#: in flight; the future says whether it got there. Sync methods block on it, async ones await it.
+Idle = Callable[[float], "concurrent.futures.Future[bool]"]
 
 
 class ContractViolations(AssertionError):
@@ -27,27 +32,48 @@ class EvolinkHandle:
     """What ``evolink_mock`` and ``evolink_server`` give a test.
 
     ``base_url`` and ``api_key`` are for the client under test; the methods
-    drive the emulator behind it directly (same process, no HTTP).
+    drive the emulator behind it directly (same process, no HTTP). In an async
+    test, ``await handle.aadvance(s)`` moves the clock without blocking the
+    test's event loop while due callbacks are delivered (to a receiver that may
+    run on that very loop).
     """
 
-    def __init__(self, emulator: Emulator, base_url: str, api_key: str, wait: Waiter, *,
+    def __init__(self, emulator: Emulator, base_url: str, api_key: str, idle: Idle, *,
                  strict: bool = True) -> None:
         self.emulator = emulator
         self.base_url = base_url
         self.api_key = api_key
         self.strict = strict
         self.reports: list[Report] = []
-        self._wait = wait
+        self._idle = idle
         self._lock = threading.Lock()
         self._tolerated = 0
 
     # -- time and callbacks -----------------------------------------------------
     def advance(self, seconds: float, *, wait: float = 10.0) -> float:
-        """Move mock time forward; then wait (up to ``wait`` wall seconds) for the callbacks that became due."""
+        """Move mock time forward; then wait (up to ``wait`` wall seconds) for the callbacks that became due.
+
+        This blocks the calling thread; in an async test use :meth:`aadvance`.
+        """
         now = self.emulator.advance(seconds)
         if wait:
             self._wait(wait)
         return now
+
+    async def aadvance(self, seconds: float, *, wait: float = 10.0) -> float:
+        """:meth:`advance` for async tests: the event loop runs on while due callbacks are delivered."""
+        now = self.emulator.advance(seconds)
+        if wait:
+            await asyncio.wrap_future(self._idle(wait))
+        return now
+
+    def _wait(self, seconds: float) -> bool:
+        """Block until no callback is due or in flight (at most ``seconds``); warn when that blocks an event loop."""
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop()
+            warnings.warn("this blocks the running event loop while callbacks are delivered: in an async test, "
+                          "use `await handle.aadvance(seconds)`", RuntimeWarning, stacklevel=3)
+        return self._idle(seconds).result(seconds + 5)
 
     def now(self) -> float:
         """Mock time, epoch seconds."""
@@ -79,11 +105,11 @@ class EvolinkHandle:
         """Every task (of ``key`` if given) with timeline, outcome and billing."""
         tasks = self.emulator.tasks(key)
         now = self.emulator.clock.now()
-        return [admin_task_body(t, now, self.base_url) for t in tasks]
+        return [admin_task_body(t, now, self._links()) for t in tasks]
 
     def task(self, task_id: str) -> dict[str, Any]:
         """One task's admin view, with its callback attempts."""
-        view = admin_task_body(self._admin(lambda: self.emulator.task(task_id)), self.emulator.now(), self.base_url)
+        view = admin_task_body(self._admin(lambda: self.emulator.task(task_id)), self.emulator.now(), self._links())
         view["callbacks"] = self.callbacks(task_id)
         return view
 
@@ -91,7 +117,7 @@ class EvolinkHandle:
         """Cancel a running task (``failed`` / ``request_cancelled``, refunded, callback sent)."""
         task = self._admin(lambda: self.emulator.cancel(task_id))
         self._wait(10.0)
-        return admin_task_body(task, self.emulator.now(), self.base_url)
+        return admin_task_body(task, self.emulator.now(), self._links())
 
     # -- outcomes and faults ------------------------------------------------------
     def scenario(self, scenario: str, *, times: int | None = None, model: str | None = None,
@@ -109,6 +135,10 @@ class EvolinkHandle:
     def clear_faults(self) -> None:
         """Remove every fault and scenario rule."""
         self.emulator.clear_faults()
+
+    def _links(self) -> str:
+        """What links start with, as the admin API shows them to a client of ``base_url``."""
+        return link_base(self.emulator.settings, lambda: self.base_url)
 
     @staticmethod
     def _admin(action: Callable[[], Any]) -> Any:

@@ -41,8 +41,9 @@ _SETTINGS = {f.name for f in fields(Settings)} - {"host", "port", "store"}
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "evolink(**options): settings of the evolink_mock / evolink_server emulator: "
-        "speed, seed, credits, allow_local_callbacks, max_concurrent, max_body_bytes, admin_token, "
-        "base_url (evolink_mock only), strict (fail on requests that break openapi.yaml, default True)")
+        "speed, seed, credits, allow_local_callbacks, max_concurrent, max_body_bytes, admin_token, public_url, "
+        "trusted_proxies, cors_origins, base_url (evolink_mock only), "
+        "strict (fail on requests that break openapi.yaml, default True)")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -88,13 +89,11 @@ def _new_key() -> str:
 def evolink_mock(request: pytest.FixtureRequest) -> Iterator[EvolinkHandle]:
     """An in-process emulator: httpx requests to ``base_url`` (https://api.evolink.ai) never leave the process."""
     from .handle import EvolinkHandle
-    from .loop import run
     from .router import InProcessEmulator
 
     settings, base_url, strict = _options(request)
     mock = InProcessEmulator(settings, base_url=base_url)
-    handle = EvolinkHandle(mock.emulator, mock.base_url, _new_key(),
-                           wait=lambda seconds: run(mock.dispatcher.wait_idle(seconds)), strict=strict)
+    handle = EvolinkHandle(mock.emulator, mock.base_url, _new_key(), idle=mock.idle, strict=strict)
     mock.sink = handle.record
     _register(request, handle)
     with mock:
@@ -128,7 +127,7 @@ def evolink_server(request: pytest.FixtureRequest,
     settings, _, strict = _options(request)
     emulator = server.use(Emulator(settings))
     handle = EvolinkHandle(emulator, server.base_url, _new_key(),
-                           wait=lambda seconds: server.call(server.dispatcher.wait_idle(seconds)), strict=strict)
+                           idle=lambda seconds: server.submit(server.dispatcher.wait_idle(seconds)), strict=strict)
     recorder.sink = handle.record
     _register(request, handle)
     try:

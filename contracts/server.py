@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import socket
 import threading
 from collections.abc import Callable
@@ -38,7 +39,7 @@ class LiveServer:
         self._socket.listen(2048)
         self.host, self.port = self._socket.getsockname()[:2]
         config = uvicorn.Config(wrap(self.app) if wrap else self.app, log_level="warning", access_log=False,
-                                lifespan="on")
+                                lifespan="on", proxy_headers=False)  # the emulator reads X-Forwarded-* itself
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
                                         name=f"evolink-mock:{self.port}", daemon=True)
@@ -53,9 +54,13 @@ class LiveServer:
         """The running callback dispatcher."""
         return self.app.state.dispatcher
 
+    def submit(self, coroutine: Any) -> concurrent.futures.Future[Any]:
+        """Schedule a coroutine on the server's event loop; its future."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.app.state.loop)
+
     def call(self, coroutine: Any, timeout: float | None = 60) -> Any:
         """Run a coroutine on the server's event loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self.app.state.loop).result(timeout)
+        return self.submit(coroutine).result(timeout)
 
     def use(self, emulator: Emulator) -> Emulator:
         """Serve a fresh emulator (new state, settings, clock) from now on."""

@@ -73,8 +73,9 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(host=args.host, port=args.port, speed=args.speed, seed=args.seed, store=args.store,
                                  workers=args.workers)
+    # proxy_headers off: the emulator reads X-Forwarded-* itself, from EVOLINK_MOCK_TRUSTED_PROXIES (http/links.py)
     options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_level": args.log_level,
-                               "access_log": args.access_log, "lifespan": "on"}
+                               "access_log": args.access_log, "lifespan": "on", "proxy_headers": False}
     if settings.workers > 1:
         from .core.service import Emulator
 

@@ -1,11 +1,14 @@
 """Settings from ``EVOLINK_MOCK_*`` environment variables (and CLI overrides)."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import httpx
 
 DEFAULT_SPEED = 60.0  # a default 5 s task (about 250 s of mock time) ends in about 4 s of wall time
 
@@ -26,6 +29,13 @@ class Settings:
     max_concurrent: int | None = None
     max_body_bytes: int = 1 << 20
     max_tasks: int = 1_000_000  # beyond this the oldest finished tasks are forgotten (about 550 B each)
+    public_url: str | None = None  # the base of every link the emulator builds (no trailing slash)
+    trusted_proxies: str = "127.0.0.1,::1"  # peers whose X-Forwarded-Proto/-Host are believed: IPs, networks, *
+    cors_origins: str | None = None  # "*" or a comma list of origins; None: no CORS
+
+    def __post_init__(self) -> None:
+        if self.public_url is not None and self.public_url.endswith("/"):  # links append "/files/..."
+            object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -70,9 +80,61 @@ class Settings:
             problems.append(f"EVOLINK_MOCK_WORKERS={self.workers} (--workers) needs a store the processes share: "
                             "set EVOLINK_MOCK_STORE (--store) to sqlite:///FILE or redis://HOST:PORT/DB "
                             "(the memory store lives inside one process)")
+        problems += filter(None, (_public_url_problem(self.public_url), _proxies_problem(self.trusted_proxies),
+                                  _origins_problem(self.cors_origins)))
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The allowed CORS origins (``["*"]`` for any); empty when CORS is off."""
+        return [origin.strip().rstrip("/") for origin in (self.cors_origins or "").split(",") if origin.strip()]
+
+
+def proxy_networks(trusted_proxies: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None:
+    """The networks of ``EVOLINK_MOCK_TRUSTED_PROXIES`` (IPs or networks, comma-separated); None for ``*`` (any)."""
+    items = [item.strip() for item in trusted_proxies.split(",") if item.strip()]
+    if "*" in items:
+        return None
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+
+
+def _public_url_problem(url: str | None) -> str | None:
+    if url is None:
+        return None
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host or parsed.query \
+            or parsed.fragment or parsed.userinfo:
+        return f"EVOLINK_MOCK_PUBLIC_URL must be an http(s) URL without query, fragment or user info (got {url!r})"
+    return None
+
+
+def _proxies_problem(trusted_proxies: str) -> str | None:
+    try:
+        proxy_networks(trusted_proxies)
+    except ValueError:
+        return (f"EVOLINK_MOCK_TRUSTED_PROXIES must be *, or IP addresses and networks separated by commas "
+                f"(got {trusted_proxies!r})")
+    return None
+
+
+def _origins_problem(origins: str | None) -> str | None:
+    for origin in [] if origins is None else origins.split(","):
+        origin = origin.strip().rstrip("/")
+        if origin == "*":
+            continue
+        try:
+            parsed = httpx.URL(origin)
+        except httpx.InvalidURL:
+            parsed = None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host or parsed.raw_path != b"/" \
+                or parsed.query or parsed.fragment or parsed.userinfo:
+            return f"EVOLINK_MOCK_CORS_ORIGINS must be * or origins such as https://app.example.com (got {origin!r})"
+    return None
 
 
 _TRUE = {"1", "true", "yes", "on"}

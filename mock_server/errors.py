@@ -75,3 +75,22 @@ def rate_limited(message: str, retry_after: float | None = None) -> ApiError:
 def internal_error(message: str = "Internal server error") -> ApiError:
     """500 ``internal_error``."""
     return ApiError(500, "internal_error", message, "api_error")
+
+
+#: The 5xx answers a ``server_error`` fault gives: ``status -> (code, message, type)``.
+#: 500: the video models' pages; 503: https://docs.evolink.ai/en/api-manual/image-series/gpt-4o/gpt-4o-image-generation
+#: (string code, as the newest docs send it); 502: the only documented body,
+#: https://docs.evolink.ai/en/api-manual/language-series/evolink-auto/evolink-auto-quickstart (its type as the code);
+#: 504: undocumented, a mock choice in the same shape.
+SERVER_ERRORS: dict[int, tuple[str, str, str]] = {
+    500: ("internal_error", "Internal server error", "api_error"),
+    502: ("upstream_error", "Upstream AI service unavailable", "upstream_error"),
+    503: ("service_unavailable", "No available channel for the requested model", "api_error"),
+    504: ("gateway_timeout", "The upstream service did not answer in time", "api_error"),
+}
+
+
+def server_error(status: int = 500) -> ApiError:
+    """A 5xx answer with the API's error body for ``status`` (one of :data:`SERVER_ERRORS`)."""
+    code, message, type_ = SERVER_ERRORS[status]
+    return ApiError(status, code, message, type_)

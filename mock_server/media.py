@@ -8,14 +8,17 @@ is needed; results are cached per process because the output is deterministic.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import io
 import math
 import os
+import shutil
 import tempfile
 import threading
 from array import array
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import av
@@ -139,6 +142,33 @@ def render_mp4(aspect_ratio: str, seconds: int, sound: bool = False) -> bytes:
         raise ValueError(f"seconds must be an integer in {MIN_SECONDS}..{MAX_SECONDS}, got {seconds!r}")
     with _LOCK:
         return _render(aspect_ratio, seconds, bool(sound))
+
+
+@functools.cache
+def _cache_dir() -> Path:
+    """This process's folder of rendered results, removed when the process exits."""
+    folder = Path(tempfile.mkdtemp(prefix="evolink-mock-results-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def result_file(aspect_ratio: str, seconds: int, sound: bool = False) -> tuple[Path, os.stat_result]:
+    """The MP4 of :func:`render_mp4` as a file (written once per process) and its ``os.stat`` result.
+
+    Served as a file, a result answers byte ranges, HEAD and conditional requests like the object
+    store behind real result links. A file removed behind the emulator's back is written again.
+    Raises ``ValueError`` as :func:`render_mp4` does.
+    """
+    resolution(aspect_ratio)  # a W:H of digits: safe in a file name
+    path = _cache_dir() / f"{aspect_ratio.replace(':', 'x')}-{seconds}s-{'sound' if sound else 'silent'}.mp4"
+    try:
+        return path, os.stat(path)
+    except FileNotFoundError:
+        data = render_mp4(aspect_ratio, seconds, sound)
+        partial = path.with_suffix(f".{threading.get_ident()}.part")
+        partial.write_bytes(data)
+        os.replace(partial, path)  # atomic: a reader never sees half a file
+        return path, os.stat(path)
 
 
 def probe_mp4(data: bytes) -> dict[str, Any]:

@@ -278,6 +278,81 @@ def test_refused_create_moves_no_credits(mock: Mock, kind: str) -> None:
     assert_no_money_moved(mock)
 
 
+# -- server_error statuses and lost responses (issue 15, failures 5 and 6) -------------------------
+#: What each status answers: the API's documented bodies (README, compatibility notes).
+DOCUMENTED_5XX = {500: ("internal_error", "api_error"), 502: ("upstream_error", "upstream_error"),
+                  503: ("service_unavailable", "api_error"), 504: ("gateway_timeout", "api_error")}
+
+
+def test_issue_input_a_503_can_be_injected(mock: Mock) -> None:
+    """Issue 15, failure 5: ``{"kind": "server_error", "status": 503}`` was refused."""
+    rule = mock.fault(kind="server_error", status=503, route="create", times=1)
+    assert (rule["kind"], rule["status"]) == ("server_error", 503), rule
+    error = error_of(mock.create(), 503)
+    assert (error["code"], error["type"]) == ("service_unavailable", "api_error"), error
+    assert_no_money_moved(mock)
+    assert mock.create().status_code == 200
+
+
+@pytest.mark.parametrize("status", sorted(DOCUMENTED_5XX))
+@pytest.mark.parametrize("route", ROUTES)
+def test_server_error_answers_each_status_with_its_documented_body(mock: Mock, route: str, status: int) -> None:
+    """Every documented 5xx on every public route, in the API's error shape with that status's code and type."""
+    task_id = mock.completed_task()
+    spec = {"status": status} if status != 500 else {}  # 500 is the default
+    mock.fault(kind="server_error", route=route, **spec)
+    code, type_ = DOCUMENTED_5XX[status]
+    assert_error(hit(mock, route, task_id), status, code, type_)
+
+
+@pytest.mark.parametrize(("body", "named"), [
+    ({"kind": "server_error", "status": 501}, "status"),
+    ({"kind": "server_error", "status": "503"}, "status"),
+    ({"kind": "rate_limit", "status": 503}, "kind"),
+    ({"kind": "drop", "when": "later"}, "when"),
+    ({"kind": "server_error", "when": "after"}, "kind"),
+])
+def test_status_and_when_are_refused_outside_their_kind_and_values(mock: Mock, body: dict[str, Any],
+                                                                   named: str) -> None:
+    assert_error(mock.http.post("/_mock/faults", json=body), 400, "invalid_request", "invalid_request_error", named)
+    assert mock.faults() == []
+
+
+def test_issue_input_a_lost_response_stores_and_reserves_the_task(mock: Mock) -> None:
+    """Issue 15, failure 6: ``drop`` with ``when: after`` cuts the connection once the task is stored and
+    reserved, so a client that retries the POST after the network error can see it pays twice."""
+    rule = mock.fault(kind="drop", when="after", route="create", times=1)
+    assert (rule["kind"], rule["when"]) == ("drop", "after"), rule
+    with pytest.raises(httpx.TransportError):
+        mock.create()
+    lost = mock.account()
+    assert (lost["running"], lost["reserved"]) == (1, 16.2), lost
+    assert mock.tasks_of() == 1
+    retried = mock.created()  # the retry succeeds: a second task, a second reservation
+    paid_twice = mock.account()
+    assert (paid_twice["running"], paid_twice["reserved"]) == (2, 32.4), paid_twice
+    tasks = mock.admin("GET", "/_mock/tasks", params={"key": KEY})["tasks"]
+    assert [t["id"] for t in tasks][-1] == retried["id"] and len(tasks) == 2
+
+
+def test_drop_before_is_the_default_and_stores_nothing(mock: Mock) -> None:
+    rule = mock.fault(kind="drop", route="create", times=1)
+    assert rule["when"] == "before", rule
+    with pytest.raises(httpx.TransportError):
+        mock.create()
+    assert_no_money_moved(mock)
+
+
+@pytest.mark.parametrize("route", ["task", "credits"])
+def test_drop_after_on_reads_cuts_a_complete_answer(mock: Mock, route: str) -> None:
+    """On a read, ``after`` answers (settling what became due) and then cuts: the client sees a transport error."""
+    task_id = mock.completed_task()
+    mock.fault(kind="drop", when="after", route=route, times=1)
+    with pytest.raises(httpx.TransportError):
+        hit(mock, route, task_id).json()
+    assert hit(mock, route, task_id).status_code == 200
+
+
 # -- task kinds: task_failure and scenario ---------------------------------------------------------
 @pytest.mark.parametrize("code", ["content_policy_violation", "generation_timeout"])
 def test_task_failure_rule_fails_the_task_and_refunds_it(mock: Mock, code: str) -> None:

@@ -509,7 +509,7 @@ CASES: list[Case] = [
                        ("octal-loopback", "0177.0.0.1"), ("octal-metadata", "0251.0376.0251.0376"),
                        ("short-private", "10.1")]],
     api("callback-plain-http", valid_with(callback_url="http://example.com/cb"), key=POOR, names="callback_url"),
-    # proxy headers (uvicorn trusts them from 127.0.0.1) carrying garbage
+    # proxy headers (trusted from 127.0.0.1, EVOLINK_MOCK_TRUSTED_PROXIES) carrying garbage
     api("forwarded-garbage", b"{}", headers=(("X-Forwarded-For", "not an ip, ::::, 999.999.1.1"),
                                              ("X-Forwarded-Proto", "javascript"), ("Forwarded", "for=\"[")),
         names="model"),

@@ -75,6 +75,8 @@ VALID = {
     "ref keep_original_sound": ref(keep_original_sound=False),
     "ref video reference": ref(prompt="like <<<video_1>>>"),
     "ref multi-shot (mock choice)": {"model": REF, "video_url": VID, "duration": 10, "model_params": shots("4", "6")},
+    "ref video alone (the prompt is optional)": {"model": REF, "video_url": VID},
+    "edit video alone (the prompt is optional)": {"model": EDIT, "video_url": VID},
     "edit basic": edit(),
     "edit 1080p": edit(quality="1080p", keep_original_sound=True),
     "edit images + elements = 4": edit(image_urls=[IMG], model_params=elements(3)),
@@ -99,7 +101,8 @@ INVALID = {
     "missing prompt": ({"model": T2V}, "prompt is required unless model_params.multi_shot is true"),
     "prompt 2501 chars": (t2v(prompt="x" * 2501), "prompt must be at most 2500 characters"),
     "prompt null": (t2v(prompt=None), "prompt must be a string (got null)"),
-    "edit without prompt": ({"model": EDIT, "video_url": VID}, "prompt is required"),
+    "edit empty prompt": (edit(prompt=""), "prompt must not be empty"),
+    "ref empty prompt": (ref(prompt=""), "prompt must not be empty"),
     # duration
     "duration as string": (t2v(duration="5"), "duration must be an integer"),
     "duration 2": (t2v(duration=2), "duration must be between 3 and 15 for kling-o3-text-to-video"),
@@ -194,7 +197,8 @@ INVALID = {
     "callback too long": (t2v(callback_url="https://hooks.example.com/" + "a" * 2048),
                           "callback_url must be at most 2048 characters"),
     "callback not a URL": (t2v(callback_url="hooks"), "callback_url must be an absolute URL"),
-    "callback bad port": (t2v(callback_url="https://hooks.example.com:99999/x"), "callback_url is not a valid URL"),
+    "callback bad port": (t2v(callback_url="https://hooks.example.com:99999/x"),
+                          "callback_url must be an absolute URL"),
 }
 
 

@@ -10,6 +10,7 @@ runs on memory, on a SQLite file and on a private redis-server (see conftest.py)
 """
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from mock_server.core.ledger import Account, LedgerEntry
 from mock_server.core.tasks import Task
 from mock_server.core.views import task_body
 from mock_server.store import open_store as open_url
+from mock_server.store.codec import RULE
 from mock_server.store.memory import MemoryStore
 from mock_server.store.port import Conflict, NoSuchAccount, NoSuchTask, Settlement, Store
 
@@ -423,6 +425,17 @@ def test_rules_keep_their_order_and_can_be_removed(store: Store) -> None:
     assert store.change_fault("fault-1", lambda r: r) is None
     store.clear_faults()
     assert store.faults() == [] and not store.has_faults()
+
+
+def test_a_rules_status_and_when_round_trip_and_older_records_read_with_their_defaults(store: Store) -> None:
+    """A 503 rule and a drop-after rule come back as stored; a record written before ``status`` and ``when``
+    existed (its fields end at ``draws``) reads back as a 500 and a drop before."""
+    store.add_fault(FaultRule("fault-1", "server_error", status=503))
+    store.add_fault(FaultRule("fault-2", "drop", when="after"))
+    assert [(r.status, r.when) for r in store.faults()] == [(503, "before"), (500, "after")]
+    rule = FaultRule("fault-3", "drop", seed=9, fired=2, draws=4)
+    older = json.dumps(json.loads(RULE.dump(rule))[:-2])  # without the last two fields
+    assert RULE.load(older) == rule
 
 
 def test_a_rule_with_times_fires_exactly_that_often_under_concurrency(open_store: Opener) -> None:

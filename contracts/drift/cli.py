@@ -8,6 +8,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from mock_server.redaction import redact as mask_credentials
+
 KEY_ENV = "EVOLINK_API_KEY"
 MIN_KEY_LENGTH = 8
 DESCRIPTION = """\
@@ -92,7 +94,7 @@ def _problem(args: argparse.Namespace, key: str | None) -> str | None:
 
 
 def _fail(message: str) -> int:
-    print(f"evolink-mock drift: {message}", file=sys.stderr)
+    print(f"evolink-mock drift: {mask_credentials(message)}", file=sys.stderr)
     return 2
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mock_server import __version__
+from mock_server.redaction import redact
 
 from .runner import RunResult
 
@@ -17,7 +18,8 @@ VERDICTS = {0: "no drift", 1: "drift"}
 
 
 class Redactor:
-    """Replaces each secret (as is, and as JSON escapes it) with ``<redacted>``."""
+    """Replaces each secret (as is, and as JSON escapes it) with ``<redacted>``, then masks what
+    :func:`~mock_server.redaction.redact` masks everywhere (URL user info, other ``sk-`` keys)."""
 
     MASK = "<redacted>"
 
@@ -28,7 +30,7 @@ class Redactor:
     def __call__(self, text: str) -> str:
         for form in self._forms:
             text = text.replace(form, self.MASK)
-        return text
+        return redact(text)
 
 
 def summary(result: RunResult) -> str:

@@ -4,8 +4,11 @@ A rule fires always, ``times`` times, or with a seeded ``probability``. Kinds:
 
 - ``latency``: answer ``latency_ms`` later (wall time), then normally;
 - ``rate_limit``: 429 ``rate_limit_exceeded`` with ``Retry-After``;
-- ``server_error``: 500 ``internal_error``;
-- ``drop``: the connection is closed in the middle of the answer;
+- ``server_error``: a 5xx answer, ``status`` 500 (default), 502, 503 or 504, each with the
+  API's error body for that status (:func:`mock_server.errors.server_error`);
+- ``drop``: the connection is closed in the middle of the answer; ``when`` ``"before"`` (default)
+  cuts it before the request is handled (nothing is stored), ``"after"`` once it was handled (a
+  create's task is stored and its price reserved: a lost response, which a retrying client pays twice);
 - ``task_failure``: the created task fails with ``error_code``;
 - ``scenario``: the created task follows ``scenario`` (the ``X-Mock-Scenario`` syntax).
 
@@ -21,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..errors import SERVER_ERRORS
+from ..redaction import key_id, redact
 from .draws import Draws
 
 LATENCY, RATE_LIMIT, SERVER_ERROR, DROP, TASK_FAILURE, SCENARIO = (
@@ -29,8 +34,10 @@ KINDS = (LATENCY, RATE_LIMIT, SERVER_ERROR, DROP, TASK_FAILURE, SCENARIO)
 TERMINAL = (RATE_LIMIT, SERVER_ERROR, DROP)
 TASK_KINDS = (TASK_FAILURE, SCENARIO)
 ROUTES = ("create", "task", "credits", "files")
+SERVER_ERROR_STATUSES = tuple(SERVER_ERRORS)
+BEFORE, AFTER = "before", "after"
 _PARAMS = ("route", "model", "key", "times", "probability", "latency_ms", "retry_after", "error_code", "scenario",
-           "seed")
+           "status", "when", "seed")
 
 
 class UnknownFaultKind(ValueError):
@@ -55,6 +62,9 @@ class FaultRule:
     seed: int = 0  # the rule's own seed, mixed with the emulator's
     fired: int = 0
     draws: int = 0  # probability draws made so far
+    # last, so a rule a store kept before these existed reads back with their defaults
+    status: int = 500  # server_error: the HTTP status answered
+    when: str = BEFORE  # drop: cut the connection before the request is handled, or after
 
     def matches(self, route: str, model: str | None, key: str | None) -> bool:
         """Whether a request on ``route`` for ``model`` by ``key`` is in scope."""
@@ -78,12 +88,14 @@ class FaultRule:
         return f"fail={self.error_code}" if self.kind == TASK_FAILURE else self.scenario or ""
 
     def view(self) -> dict[str, Any]:
-        """The rule as the admin API shows it."""
+        """The rule as the admin API shows it (a key cut to its prefix, and the key's id)."""
+        keys = {"key": redact(self.key), "key_id": key_id(self.key)} if self.key is not None else {"key": None}
         out: dict[str, Any] = {"id": self.id, "kind": self.kind, "route": self.route, "model": self.model,
-                               "key": self.key, "times": self.times, "probability": self.probability,
+                               **keys, "times": self.times, "probability": self.probability,
                                "fired": self.fired, "spent": self.spent}
         extra: dict[str, dict[str, Any]] = {
             LATENCY: {"latency_ms": self.latency_ms}, RATE_LIMIT: {"retry_after": self.retry_after},
+            SERVER_ERROR: {"status": self.status}, DROP: {"when": self.when},
             TASK_FAILURE: {"error_code": self.error_code}, SCENARIO: {"scenario": self.scenario}}
         out.update(extra.get(self.kind, {}))
         return out
@@ -100,6 +112,11 @@ def new_rule(rule_id: str, spec: Mapping[str, Any]) -> FaultRule:
     params = {name: spec[name] for name in _PARAMS if spec.get(name) is not None}
     if "times" in params:
         params["times"] = int(params["times"])
+    if params.get("status", 500) not in SERVER_ERROR_STATUSES:
+        raise UnknownFaultKind(f"status must be one of {', '.join(map(str, SERVER_ERROR_STATUSES))} "
+                               f"(got {params['status']!r})")
+    if params.get("when", BEFORE) not in (BEFORE, AFTER):
+        raise UnknownFaultKind(f"when must be {BEFORE!r} or {AFTER!r} (got {params['when']!r})")
     return FaultRule(id=rule_id, kind=kind, **params)
 
 
@@ -131,6 +148,12 @@ class FiredFaults:
 
     latency_ms: float = 0.0
     terminal: FaultRule | None = None
+
+    @property
+    def drops_after(self) -> bool:
+        """Whether the answer is cut only after the request was handled (``drop`` with ``when: after``)."""
+        terminal = self.terminal
+        return terminal is not None and terminal.kind == DROP and terminal.when == AFTER
 
 
 def fired(before: FaultRule, after: FaultRule) -> bool:

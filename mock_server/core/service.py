@@ -38,6 +38,7 @@ from ..errors import (
 )
 from ..families import ModelSpec, Registry, registry
 from ..families.registry import QUEUE_SECONDS
+from ..redaction import KEY_ID, key_id, redact
 from ..store import Store, open_store
 from ..store.port import Conflict, NoSuchTask, Settlement
 from . import callbacks, faults, ledger, pricing, rules, scenarios
@@ -222,6 +223,16 @@ class Emulator:
         self.now()
         return self._store.accounts()
 
+    def key_of(self, reference: str) -> str:
+        """The API key a reference names: the key itself, or the ``key_id`` admin views show for it
+        (404 for an id no account has)."""
+        if not KEY_ID.fullmatch(reference):
+            return reference
+        found = next((account.key for account in self._store.accounts() if key_id(account.key) == reference), None)
+        if found is None:
+            raise not_found("account_not_found", f"no account has the key id {reference}")
+        return found
+
     def ledger(self, key: str) -> list[LedgerEntry]:
         """The key's ledger entries, oldest first."""
         self.now()
@@ -231,7 +242,7 @@ class Emulator:
                     user_group: str | None = None) -> Account:
         """(Re)create an account with ``granted`` credits, optionally limited to ``models``."""
         if not KEY_PATTERN.fullmatch(key):
-            raise invalid_request(f"{key!r} is not a valid key: use sk- and at least 8 of [A-Za-z0-9_-]")
+            raise invalid_request(f"{redact(key)!r} is not a valid key: use sk- and at least 8 of [A-Za-z0-9_-]")
         unknown = sorted(set(models or ()) - set(self.registry))
         if unknown:
             raise invalid_request(f"models: unknown model(s) {', '.join(unknown)}")
@@ -246,10 +257,11 @@ class Emulator:
     def revoke(self, key: str) -> Account:
         """Revoke a known key: its requests get 401 (404 if the key was never seen)."""
         if self._store.account(key) is None:
-            raise not_found("account_not_found", f"no account for {key}: it has made no request and was not PUT")
+            raise not_found("account_not_found",
+                            f"no account for {redact(key)}: it has made no request and was not PUT")
         def revoke(old: Account | None) -> tuple[Account, LedgerEntry | None]:
             if old is None:
-                raise not_found("account_not_found", f"no account for {key}")
+                raise not_found("account_not_found", f"no account for {redact(key)}")
             return ledger.revoke(old), None
         return self._store.change_account(key, revoke)
 
@@ -471,6 +483,8 @@ class Emulator:
                 scenarios.parse(spec["scenario"], self.contract.task_error_codes)
             except ApiError as error:  # item syntax: no schema can say it
                 raise invalid_request(error.message, rule="scenario_syntax") from None
+        if spec.get("key") is not None:
+            spec = {**spec, "key": self.key_of(spec["key"])}
         try:
             rule = faults.new_rule(f"fault-{self._store.next_number('fault') + 1}", spec)
         except faults.UnknownFaultKind as exc:

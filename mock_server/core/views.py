@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..families import ModelSpec
+from ..redaction import key_id, redact
 from .callbacks import CallbackAttempt
 from .ledger import Account, LedgerEntry
 from .pricing import as_number
@@ -56,9 +57,10 @@ def credits_body(account: Account) -> dict[str, Any]:
 
 
 def account_body(account: Account) -> dict[str, Any]:
-    """The admin view of a ledger."""
+    """The admin view of a ledger (the key cut to its prefix, as every admin view shows keys, and its id)."""
     return {
-        "key": account.key, "granted": as_number(account.granted), "balance": as_number(account.balance),
+        "key": redact(account.key), "key_id": key_id(account.key), "granted": as_number(account.granted),
+        "balance": as_number(account.balance),
         "reserved": as_number(account.reserved), "charged": as_number(account.charged),
         "running": account.running, "revoked": account.revoked,
         "models": sorted(account.models) if account.models is not None else None,
@@ -72,15 +74,19 @@ def ledger_entry_body(entry: LedgerEntry) -> dict[str, Any]:
 
 
 def admin_task_body(task: Task, now: float, base_url: str) -> dict[str, Any]:
-    """The admin view of a task: its public body plus timeline, outcome and billing."""
+    """The admin view of a task: its identity and headline (``id``, ``model``, ``status``, ``progress``)
+    at the top, its public body under ``task``, then timeline, outcome and billing."""
     ends = task.ends
     expires = task.expires_at()
     billing = task.settled or "reserved"
+    public = task_body(task, now, base_url)
     return {
-        "task": task_body(task, now, base_url),
-        "key": task.key,
+        "id": task.id, "model": task.model, "status": public["status"], "progress": public["progress"],
+        "task": public,
+        "key": redact(task.key), "key_id": key_id(task.key),
         "params": {"seconds": task.seconds, "aspect_ratio": task.aspect_ratio, "quality": task.quality,
-                   "sound": task.sound, "callback_url": task.callback_url},
+                   "sound": task.sound,
+                   "callback_url": redact(task.callback_url) if task.callback_url is not None else None},
         "timeline": {"created": task.created, "processing_from": task.starts, "ends": ends,
                      "cancelled_at": task.cancelled_at, "result_expires": expires,
                      "estimated_time": task.estimated_time},
@@ -90,15 +96,16 @@ def admin_task_body(task: Task, now: float, base_url: str) -> dict[str, Any]:
 
 
 def callback_body(attempt: CallbackAttempt) -> dict[str, Any]:
-    """One delivery attempt as the admin API shows it (``status_code`` or ``error`` once finished)."""
-    body: dict[str, Any] = {"task_id": attempt.task_id, "url": attempt.url, "attempt": attempt.number,
+    """One delivery attempt as the admin API shows it (``status_code`` or ``error`` once finished);
+    credentials in the URL are masked (the delivery itself sends them)."""
+    body: dict[str, Any] = {"task_id": attempt.task_id, "url": redact(attempt.url), "attempt": attempt.number,
                             "state": attempt.state, "due": attempt.due, "at": attempt.at,
                             "finished_at": attempt.finished_at, "duration_ms": attempt.duration_ms,
                             "manual": attempt.manual, "worker": attempt.worker}
     if attempt.status_code is not None:
         body["status_code"] = attempt.status_code
     if attempt.error is not None:
-        body["error"] = attempt.error
+        body["error"] = redact(attempt.error)
     return body
 
 

@@ -17,7 +17,9 @@ from ..core.ledger import Account
 from ..core.service import KEY_PATTERN, Emulator
 from ..core.views import account_body, admin_task_body, callback_body, ledger_entry_body, model_body
 from ..errors import ApiError, invalid_request, not_found
-from .requests import base_url, read_json
+from ..redaction import redact
+from .links import base_url
+from .requests import read_json
 from .responses import JSONResponse
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -90,7 +92,8 @@ async def advance_clock(request: Request) -> Response:
 def _account(emulator: Emulator, key: str) -> Account:
     account = emulator.account(key)
     if account is None:
-        raise not_found("account_not_found", f"no account for {key}: it has made no request and was not PUT")
+        raise not_found("account_not_found",
+                        f"no account for {redact(key)}: it has made no request and was not PUT")
     return account
 
 
@@ -129,7 +132,7 @@ def _query(request: Request, operation_id: str) -> dict[str, Any]:
 async def list_tasks(request: Request) -> Response:
     emulator = _emulator(request)
     query = _query(request, "listTasks")
-    tasks = emulator.tasks(query.get("key"))
+    tasks = emulator.tasks(emulator.key_of(query["key"]) if "key" in query else None)
     now, base = emulator.clock.now(), base_url(request.scope)
     shown = tasks[-query["limit"]:]
     return JSONResponse({"total": len(tasks), "tasks": [admin_task_body(t, now, base) for t in shown]})

@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -20,12 +19,12 @@ from ..core import faults
 from ..core.faults import FaultRule, FiredFaults
 from ..core.service import Emulator
 from ..core.views import created_body, credits_body, task_body
-from ..errors import internal_error, rate_limited
-from ..media import render_mp4
-from .requests import base_url, headers_of, read_json
+from ..errors import rate_limited, server_error
+from .files import RESULT_SUFFIX, serve_result
+from .links import base_url
+from .requests import headers_of, read_json
 from .responses import JSONEndpoint, header_text
 
-RESULT_SUFFIX = ".mp4"
 Answer = tuple[Any, list[tuple[bytes, bytes]]]
 
 
@@ -45,18 +44,20 @@ def _rate_limit(rule: FaultRule) -> Exception:
 #: What each terminal fault kind answers (every kind in faults.TERMINAL has an entry: a test checks it).
 TERMINAL_ANSWERS: dict[str, Callable[[FaultRule], Exception]] = {
     faults.RATE_LIMIT: _rate_limit,
-    faults.SERVER_ERROR: lambda rule: internal_error(),
+    faults.SERVER_ERROR: lambda rule: server_error(rule.status),
     faults.DROP: lambda rule: DropConnection(),
 }
 
 
-async def _apply(fired: FiredFaults) -> None:
-    """Apply the latency and error rules that fired for a request."""
+async def _apply(fired: FiredFaults) -> bool:
+    """Apply the latency and error rules that fired for a request; True when the answer is to be cut
+    after the request was handled (``drop`` with ``when: after``: the caller raises :class:`DropConnection`)."""
     if fired.latency_ms:
         await asyncio.sleep(fired.latency_ms / 1000)
     rule = fired.terminal
-    if rule is not None:
-        raise TERMINAL_ANSWERS[rule.kind](rule)
+    if rule is None or fired.drops_after:
+        return fired.drops_after
+    raise TERMINAL_ANSWERS[rule.kind](rule)
 
 
 async def create_generation(scope: Scope, receive: Receive) -> Answer:
@@ -66,12 +67,15 @@ async def create_generation(scope: Scope, receive: Receive) -> Answer:
     visit = emulator.visit(headers.get("authorization"))
     account = visit.account
     body = await read_json(scope, receive, emulator.settings.max_body_bytes)
+    cut = False
     if visit.faults:
         model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
-        if fired := emulator.faults_for("create", model, account.key):
-            await _apply(fired)
+        fired = emulator.faults_for("create", model, account.key)
+        cut = fired is not None and await _apply(fired)
     task, warnings = emulator.create_task(account, body, headers.get("x-mock-scenario"), base_url=base_url(scope),
                                           has_faults=visit.faults)
+    if cut:  # stored and reserved: the client never hears of it
+        raise DropConnection
     created = created_body(task, account.user_group)
     if not warnings:
         return created, []
@@ -86,8 +90,11 @@ async def get_task(scope: Scope, receive: Receive) -> Answer:
     if visit.faults:
         known = visit.task
         if fired := emulator.faults_for("task", known.model if known else None, visit.account.key):
-            await _apply(fired)  # time passed: read again
-            return task_body(emulator.owned_task(visit.account, task_id), emulator.now(), base_url(scope)), []
+            cut = await _apply(fired)  # time passed: read again
+            body = task_body(emulator.owned_task(visit.account, task_id), emulator.now(), base_url(scope))
+            if cut:
+                raise DropConnection
+            return body, []
     # A poll's body follows from the task's times and the clock: it needs no settlement.
     return task_body(emulator.owned(visit.account, visit.task, task_id), visit.now, base_url(scope)), []
 
@@ -96,24 +103,26 @@ async def get_credits(scope: Scope, receive: Receive) -> Answer:
     """``GET /v1/credits``."""
     emulator = _emulator(scope)
     account = emulator.authenticate(headers_of(scope).get("authorization"))
-    if fired := emulator.faults_for("credits", None, account.key):
-        await _apply(fired)
-    return credits_body(emulator.account(account.key) or account), []
+    fired = emulator.faults_for("credits", None, account.key)
+    cut = fired is not None and await _apply(fired)
+    body = credits_body(emulator.account(account.key) or account)
+    if cut:
+        raise DropConnection
+    return body, []
 
 
 async def result_file(request: Request) -> Response:
-    """``GET /files/{task_id}.mp4``: the result video, for 24 h after completion."""
+    """``GET``/``HEAD /files/{task_id}.mp4``: the result video, for 24 h after completion (see ``files.py``)."""
     emulator = _emulator(request.scope)
     name: str = request.path_params["name"]
     task_id = name[: -len(RESULT_SUFFIX)] if name.endswith(RESULT_SUFFIX) else ""
     known = emulator.find_task(task_id) if task_id else None
-    if fired := emulator.faults_for("files", known.model if known else None, known.key if known else None):
-        await _apply(fired)
-    task = emulator.result_task(task_id, emulator.now())
-    data = await run_in_threadpool(render_mp4, task.aspect_ratio, task.seconds, task.sound)
-    return Response(data, media_type="video/mp4",
-                    headers={"Cache-Control": "private, max-age=86400",
-                             "Content-Disposition": f'inline; filename="{task.id}.mp4"'})
+    fired = emulator.faults_for("files", known.model if known else None, known.key if known else None)
+    cut = fired is not None and await _apply(fired)
+    answer = await serve_result(request, task_id)
+    if cut:
+        raise DropConnection
+    return answer
 
 
 def routes() -> list[Route]:

@@ -11,15 +11,18 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.datastructures import State
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..config import Settings
 from ..core.service import Emulator
 from ..errors import ApiError, internal_error
+from ..redaction import redact
 from ..workers.callbacks import CallbackDispatcher
 from ..workers.feed import Feed
 from . import admin, api, dashboard
+from .cors import Cors
 from .responses import DroppedResponse, error_response
 
 
@@ -67,7 +70,21 @@ class _IntentionalDrops(logging.Filter):
         return "returned without completing response" not in record.getMessage()
 
 
+class _Redacted(logging.Filter):
+    """No credential in a log line: the message and its arguments go through :func:`redact`
+    (an access line names ``/_mock/accounts/<key>``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
 logging.getLogger("uvicorn.error").addFilter(_IntentionalDrops())
+for _name in ("uvicorn.error", "uvicorn.access"):
+    logging.getLogger(_name).addFilter(_Redacted())
 
 
 @contextlib.asynccontextmanager
@@ -117,6 +134,7 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
         routes=[*api.routes(), *admin.routes(), *dashboard.routes()],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, api.DropConnection: _drop,
                             Exception: _unexpected},
+        middleware=[Middleware(Cors)],
         lifespan=_lifespan,
     )
     app.state = AppState()

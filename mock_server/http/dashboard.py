@@ -28,7 +28,7 @@ from ..core.service import Emulator
 from ..core.views import account_body, admin_task_body, callback_body, ledger_entry_body
 from ..workers.feed import Feed
 from .admin import admin
-from .requests import base_url
+from .links import base_url
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 UI_PATH = "/_mock/ui/"
@@ -110,8 +110,10 @@ def feed_of(app: Starlette) -> Feed:
 async def events(request: Request) -> Response:
     """``GET /_mock/ui/events``: ``meta`` once, then ``clock`` and ``state`` whenever they change."""
     query = admin_contract().queries["dashboardEvents"].parse(request.query_params)
-    view = View(base_url(request.scope), query.get("key"), query.get("model"), query.get("status"),
-                query["limit"], query.get("task_id"), query.get("account"))
+    emulator: Emulator = request.app.state.emulator
+    key, account = (emulator.key_of(query[name]) if name in query else None for name in ("key", "account"))
+    view = View(base_url(request.scope), key, query.get("model"), query.get("status"), query["limit"],
+                query.get("task_id"), account)
     feed = feed_of(request.app)
 
     async def stream() -> AsyncIterator[bytes]:

@@ -1,4 +1,4 @@
-"""Reading requests at the HTTP edge: headers, the client's origin, JSON bodies.
+"""Reading requests at the HTTP edge: headers and JSON bodies (the client's origin: ``links.py``).
 
 Helpers take the ASGI ``scope`` (and ``receive``) so the hot routes need no
 ``Request`` object; other routes pass ``request.scope``.
@@ -17,7 +17,6 @@ from ..errors import ApiError, invalid_request
 from .responses import header_text
 
 _JSON_TYPE = re.compile(r"\s*application/([a-z0-9.+-]*\+)?json\s*(;.*)?$", re.IGNORECASE)
-_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
 def headers_of(scope: Scope) -> dict[str, str]:
@@ -29,24 +28,6 @@ def headers_of(scope: Scope) -> dict[str, str]:
     if cached is None:
         cached = scope["evolink.headers"] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
     return cached
-
-
-_ORIGINS: dict[tuple[str, str], str] = {}
-
-
-def base_url(scope: Scope) -> str:
-    """``scheme://host[:port]`` as the client reached us (falls back to the socket)."""
-    host = headers_of(scope).get("host", "")
-    key = (scope.get("scheme", "http"), host)
-    origin = _ORIGINS.get(key)
-    if origin is None:
-        if not _HOST.fullmatch(host):
-            server = scope.get("server") or ("127.0.0.1", 80)
-            host = f"{server[0]}:{server[1]}" if server[1] else str(server[0])
-        origin = f"{key[0]}://{host}"
-        if len(_ORIGINS) < 1024:  # bounded: hosts are few, hostile clients are not
-            _ORIGINS[key] = origin
-    return origin
 
 
 async def read_json(scope: Scope, receive: Receive, max_bytes: int, schema: BodySchema | None = None) -> Any:

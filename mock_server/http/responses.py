@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import ApiError
 
@@ -45,6 +45,22 @@ def error_response(error: ApiError) -> JSONResponse:
     if error.rule:
         headers["X-Mock-Rule"] = error.rule
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+
+async def unless_refused(answer: ASGIApp, scope: Scope, receive: Receive, send: Send,
+                         statuses: tuple[int, ...]) -> Message | None:
+    """Send ``answer`` as it is, unless it starts with one of ``statuses``: then nothing of it is sent
+    and its start message is returned, for the caller to answer in the API's own way."""
+    refused: list[Message] = []
+
+    async def watch(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] in statuses:
+            refused.append(message)
+        elif not refused:
+            await send(message)
+
+    await answer(scope, receive, watch)
+    return refused[0] if refused else None
 
 
 def header_text(text: str, limit: int = 1024) -> str:

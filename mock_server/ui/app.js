@@ -1,5 +1,6 @@
 // The evolink-mock dashboard: one stream (GET /_mock/ui/events) feeds every view; forms call the admin API.
-// Data comes only from those calls, with X-Mock-Admin-Token when one was entered; keys are shown masked.
+// Data comes only from those calls, with X-Mock-Admin-Token when one was entered. The admin API never shows a
+// key in full (only its first characters, masked here again) and names each by its key_id for filters and forms.
 "use strict";
 
 const TOKEN_STORE = "evolink-mock-admin-token";
@@ -9,9 +10,9 @@ const RETRY_MS = 1000;
 const state = {
   token: sessionStorage.getItem(TOKEN_STORE) || "",
   meta: null, clock: null, data: null, models: null,
-  view: "tasks", taskId: null, account: null,
+  view: "tasks", taskId: null, account: null, accountLabel: "",
   filters: {key: "", model: "", status: ""},
-  keys: [], // full keys, by the index the page's selects use (never put in the page itself)
+  keys: [], // key ids, by the index the page's selects use
   stream: null, streamQuery: null,
 };
 
@@ -268,7 +269,7 @@ function renderClock() {
 }
 
 function renderKeys(accounts) {
-  const options = accounts.map((a) => [keyIndex(a.key), mask(a.key)]);
+  const options = accounts.map((a) => [keyIndex(a.key_id), mask(a.key)]);
   fillSelect($("filter-key"), options, 1);
   fillSelect($("fault-key"), options, 1);
 }
@@ -354,15 +355,15 @@ function renderTimeline(t) {
 
 function renderAccounts(accounts, ledger) {
   $("accounts-summary").textContent = `${accounts.shown.length} of ${accounts.total} account(s), by key.`;
-  syncRows($("accounts-rows"), accounts.shown, (a) => keyIndex(a.key), (a) => [
-    el("button", {type: "button", class: "link", "data-key": keyIndex(a.key),
-      "aria-pressed": String(a.key === state.account), "aria-label": `Ledger of ${mask(a.key)}`}, mask(a.key)),
+  syncRows($("accounts-rows"), accounts.shown, (a) => keyIndex(a.key_id), (a) => [
+    el("button", {type: "button", class: "link", "data-key": keyIndex(a.key_id),
+      "aria-pressed": String(a.key_id === state.account), "aria-label": `Ledger of ${mask(a.key)}`}, mask(a.key)),
     String(a.granted), String(a.balance), String(a.reserved), String(a.charged), String(a.running ?? 0),
     a.revoked ? "yes" : "no",
   ]);
   $("ledger").hidden = !ledger;
   if (!ledger) return;
-  $("ledger-heading").textContent = `Ledger of ${mask(state.account)}`;
+  $("ledger-heading").textContent = `Ledger of ${state.accountLabel}`;
   syncRows($("ledger-rows"), ledger, (e) => `${e.kind}-${e.at}-${e.task_id}`, (e) => [
     e.kind, time(e.at), e.task_id ? el("a", {href: `#/tasks/${encodeURIComponent(e.task_id)}`}, e.task_id) : "–",
     String(e.amount), String(e.balance),
@@ -429,6 +430,7 @@ $("accounts-rows").addEventListener("click", (event) => {
   const button = event.target.closest("button[data-key]");
   if (!button) return;
   state.account = state.keys[Number(button.dataset.key)];
+  state.accountLabel = button.textContent;
   connect();
 });
 
