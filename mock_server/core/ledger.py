@@ -13,6 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import NamedTuple
 
+from .records import builder
 from .tasks import CHARGED, REFUNDED, Task
 
 ZERO = Decimal(0)
@@ -43,6 +44,10 @@ class LedgerEntry(NamedTuple):
     amount: Decimal
     balance: Decimal
     task_id: str | None = None
+
+
+_account = builder(Account)
+_entry = builder(LedgerEntry)
 
 
 class InsufficientCredits(Exception):
@@ -99,9 +104,9 @@ def reserve(account: Account, task: Task, at: float, max_running: int | None) ->
     if account.balance < price:
         raise InsufficientCredits(account.balance, price)
     key, balance = account.key, account.balance - price
-    changed = Account(key, account.granted, balance, account.reserved + price, account.charged, account.running + 1,
-                      account.revoked, account.models, account.user_group)  # not _replace: this is every create
-    return changed, LedgerEntry(at, key, RESERVE, price, balance, task.id)
+    changed = _account((key, account.granted, balance, account.reserved + price, account.charged,
+                        account.running + 1, account.revoked, account.models, account.user_group))  # every create
+    return changed, _entry((at, key, RESERVE, price, balance, task.id))
 
 
 def settle(account: Account, task: Task, at: float) -> tuple[Account, Task, LedgerEntry]:

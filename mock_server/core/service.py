@@ -47,6 +47,7 @@ from .clock import Clock
 from .draws import Draws, fresh_seed
 from .faults import FaultRule, FiredFaults
 from .ledger import Account, LedgerEntry
+from .records import builder
 from .tasks import Task
 
 KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_-]{8,}")
@@ -68,6 +69,20 @@ class Visit(NamedTuple):
     task: Task | None
     now: float
     faults: bool  # whether any fault or scenario rule exists
+
+
+_visit = builder(Visit)
+_task = builder(Task)
+
+
+def _bearer_key(authorization: str | None) -> str:
+    """The key of ``Authorization: Bearer sk-...`` (401 without one; the key itself is checked by the caller)."""
+    if not authorization:
+        raise unauthorized("Missing Authorization header: send 'Authorization: Bearer sk-...'")
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        raise unauthorized()
+    return key.strip()
 
 
 @functools.lru_cache(maxsize=4)
@@ -184,26 +199,26 @@ class Emulator:
     # -- accounts ------------------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> Account:
         """The account behind ``Authorization: Bearer sk-...``; 401 otherwise."""
-        return self.visit(authorization).account
+        key = _bearer_key(authorization)
+        return self._caller(key, self._store.account(key))
 
-    def visit(self, authorization: str | None, task_id: str | None = None) -> Visit:
-        """The caller's account (401 unless the key is valid), the task ``task_id`` (if any), mock time and
-        whether fault rules exist, in one read of the store (the hot path's)."""
-        if not authorization:
-            raise unauthorized("Missing Authorization header: send 'Authorization: Bearer sk-...'")
-        scheme, _, key = authorization.partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer":
-            raise unauthorized()
-        found = self._store.snapshot(key, task_id)
-        account = found.account  # a key seen before was valid then: skip the pattern
-        if account is None:
+    def _caller(self, key: str, account: Account | None) -> Account:
+        """The account of a key just read from the store: 401 unless the key is valid and not revoked."""
+        if account is None:  # a key seen before was valid then: only a new one needs the pattern
             if not KEY_PATTERN.fullmatch(key):
                 raise unauthorized()
             account = self._provision(key)
         if account.revoked:
             raise unauthorized("The API key has been revoked")
-        return Visit(account, found.task, self.clock.at(found.offset), found.faults)
+        return account
+
+    def visit(self, authorization: str | None, task_id: str | None = None) -> Visit:
+        """The caller's account (401 unless the key is valid), the task ``task_id`` (if any), mock time and
+        whether fault rules exist, in one read of the store (the hot path's)."""
+        key = _bearer_key(authorization)
+        snapshot = self._store.snapshot(key, task_id)
+        account = self._caller(key, snapshot.account)
+        return _visit((account, snapshot.task, self.clock.at(snapshot.offset), snapshot.faults))
 
     def _provision(self, key: str) -> Account:
         return self._store.provision(*ledger.open_account(key, self.settings.credits, self.clock.now()))
@@ -291,8 +306,8 @@ class Emulator:
                 imposed = scenarios.parse(";".join(rule.imposed() for rule in fired), codes)
                 scenario = self._scenario(spec, scenarios.from_request(scenario_header, prompt, codes, imposed))
             task = self._new_task(spec, account.key, {**spec.defaults, **body}, scenario, base_url)
-            self._store.create_task(task, functools.partial(ledger.reserve, task=task, at=task.created,
-                                                            max_running=self.settings.max_concurrent))
+            most = self.settings.max_concurrent
+            self._store.create_task(task, lambda account: ledger.reserve(account, task, task.created, most))
         except BaseException as refused:
             for rule in fired:
                 self._store.change_fault(rule.id, faults.give_back)
@@ -323,12 +338,12 @@ class Emulator:
         low, high = QUEUE_SECONDS
         queue = scenario.queue if scenario.queue is not None else low + (high - low) * queue_draw
         processing = scenario.processing or nominal * (_JITTER_LOW + _JITTER_SPAN * processing_draw)
-        return Task(  # positional: this is every create
+        return _task((  # every field, in order: this is every create
             _id_prefix(now) + suffix, key, spec.id, now, queue, processing, scenario.fail,
             scenario.stuck, pricing.price(spec, seconds, quality, sound), seconds,
             _output_aspect_ratio(values.get("aspect_ratio")), sys.intern(quality) if isinstance(quality, str) else None,
             sound, estimated, values.get("callback_url"), sys.intern(base_url),
-            "" if scenario is scenarios.NONE else scenario.describe(), position)
+            "" if scenario is scenarios.NONE else scenario.describe(), position, None, None))
 
     @staticmethod
     def _scenario(spec: ModelSpec, scenario: scenarios.Scenario) -> scenarios.Scenario:

@@ -116,6 +116,8 @@ async def swap_emulator(app: Starlette, emulator: Emulator) -> None:
     await end_streams(app)  # open pages reconnect, to the fresh emulator
     app.state.emulator = emulator
     app.state.feed = Feed(emulator)
+    app.user_middleware = _middleware(emulator)
+    app.middleware_stack = None  # rebuilt on the next request, with the fresh emulator's middleware
     await _start_dispatcher(app)
 
 
@@ -126,6 +128,11 @@ async def end_streams(app: Starlette) -> None:
         feed.close()
 
 
+def _middleware(emulator: Emulator) -> list[Middleware]:
+    """CORS only for an emulator that has origins: without them every request skips the layer."""
+    return [Middleware(Cors)] if emulator.settings.cors_origins else []
+
+
 def create_app(settings: Settings | None = None, *, emulator: Emulator | None = None) -> Starlette:
     """The emulator as an ASGI app; settings default to ``EVOLINK_MOCK_*``."""
     if emulator is None:
@@ -134,7 +141,7 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
         routes=[*api.routes(), *admin.routes(), *dashboard.routes()],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, api.DropConnection: _drop,
                             Exception: _unexpected},
-        middleware=[Middleware(Cors)],
+        middleware=_middleware(emulator),
         lifespan=_lifespan,
     )
     app.state = AppState()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from ..core.callbacks import CallbackAttempt, holds
 from ..core.faults import FaultRule
 from ..core.ledger import Account, LedgerEntry
+from ..core.records import builder
 from ..core.tasks import Task
 from .port import (
     AccountChange,
@@ -30,6 +31,7 @@ from .port import (
 )
 
 EVICTION_STEP = 8  # tasks looked at per eviction call: the cost of a create stays bounded
+_snapshot = builder(Snapshot)  # every request reads one
 
 
 class TaskTable:
@@ -43,7 +45,7 @@ class TaskTable:
 
     def __init__(self) -> None:
         self._shards: list[dict[str, Task]] = [{} for _ in range(self.SHARDS)]
-        self._count = 0
+        self.count = 0
 
     def get(self, task_id: str) -> Task | None:
         return self._shards[hash(task_id) % self.SHARDS].get(task_id)
@@ -55,7 +57,7 @@ class TaskTable:
         """Store a new record of a task (new or changed)."""
         shard = self._shards[hash(task.id) % self.SHARDS]
         if task.id not in shard:
-            self._count += 1
+            self.count += 1
         shard[task.id] = task
 
     def add(self, task: Task) -> bool:
@@ -64,12 +66,12 @@ class TaskTable:
         if task.id in shard:
             return False
         shard[task.id] = task
-        self._count += 1
+        self.count += 1
         return True
 
     def pop(self, task_id: str) -> None:
         if self._shards[hash(task_id) % self.SHARDS].pop(task_id, None) is not None:
-            self._count -= 1
+            self.count -= 1
 
     def all(self) -> list[Task]:
         """Every task, in creation order."""
@@ -93,7 +95,7 @@ class TaskTable:
         return found
 
     def __len__(self) -> int:
-        return self._count
+        return self.count
 
 
 def _seq(task: Task) -> int:
@@ -117,7 +119,7 @@ class MemoryStore:
         self._seed: int | None = None
         self._origin: float | None = None
         self._offset = 0.0
-        self._counters: dict[str, itertools.count[int]] = {}
+        self.counters: dict[str, itertools.count[int]] = {}
         self._heap_order = itertools.count()  # ties in the heaps
         self._clear()
 
@@ -162,15 +164,15 @@ class MemoryStore:
         return self._offset, due[0][0] if due else None
 
     def next_number(self, counter: str) -> int:
-        numbers = self._counters.get(counter)
+        numbers = self.counters.get(counter)
         if numbers is None:
             with self._lock:
-                numbers = self._counters.setdefault(counter, itertools.count())
+                numbers = self.counters.setdefault(counter, itertools.count())
         return next(numbers)  # itertools.count is atomic under the GIL
 
     def snapshot(self, key: str, task_id: str | None) -> Snapshot:
-        return Snapshot(self._accounts.get(key), None if task_id is None else self._tasks.get(task_id),
-                        self._offset, bool(self._faults))
+        return _snapshot((self._accounts.get(key), None if task_id is None else self._tasks.get(task_id),
+                          self._offset, bool(self._faults)))
 
     # -- accounts -----------------------------------------------------------------------------
     def account(self, key: str) -> Account | None:
@@ -238,7 +240,7 @@ class MemoryStore:
             return self._tasks.newest(limit, scan, accept)
 
     def task_count(self) -> int:
-        return len(self._tasks)
+        return self._tasks.count
 
     def settle_due(self, now: float, limit: int, finish: Finish) -> list[Task]:
         due = self._due
