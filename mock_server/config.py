@@ -25,6 +25,7 @@ class Settings:
     max_concurrent: int | None = None
     max_body_bytes: int = 1 << 20
     max_tasks: int = 1_000_000  # beyond this the oldest finished tasks are forgotten (about 550 B each)
+    prices: str | None = None  # a YAML or JSON file of price overrides per model and user group
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

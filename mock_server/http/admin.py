@@ -15,7 +15,7 @@ from ..contract import admin_contract
 from ..core import faults
 from ..core.ledger import Account
 from ..core.service import KEY_PATTERN, Emulator
-from ..core.views import account_body, admin_task_body, callback_body, ledger_entry_body
+from ..core.views import account_body, admin_task_body, callback_body, ledger_entry_body, models_body
 from ..errors import ApiError, invalid_request, not_found
 from .requests import base_url, read_json
 from .responses import JSONResponse
@@ -112,7 +112,8 @@ async def get_ledger(request: Request) -> Response:
 async def put_account(request: Request) -> Response:
     key = _key(request)
     body = await _body(request, "putAccount")
-    account = _emulator(request).put_account(key, Decimal(str(body["granted"])), body.get("models"))
+    account = _emulator(request).put_account(key, Decimal(str(body["granted"])), body.get("models"),
+                                             body.get("user_group"))
     return JSONResponse(account_body(account))
 
 
@@ -132,14 +133,15 @@ async def list_tasks(request: Request) -> Response:
     tasks = emulator.tasks(query.get("key"))
     now, base = emulator.clock.now(), base_url(request.scope)
     shown = tasks[-query["limit"]:]
-    return JSONResponse({"total": len(tasks), "tasks": [admin_task_body(t, now, base) for t in shown]})
+    specs = emulator.registry
+    return JSONResponse({"total": len(tasks), "tasks": [admin_task_body(t, now, base, specs[t.model]) for t in shown]})
 
 
 @admin
 async def get_admin_task(request: Request) -> Response:
     emulator = _emulator(request)
     task = emulator.task(request.path_params["task_id"])
-    view = admin_task_body(task, emulator.now(), base_url(request.scope))
+    view = admin_task_body(task, emulator.now(), base_url(request.scope), emulator.registry[task.model])
     view["callbacks"] = [callback_body(a) for a in emulator.callbacks(task.id)]
     return JSONResponse(view)
 
@@ -148,7 +150,7 @@ async def get_admin_task(request: Request) -> Response:
 async def cancel_task(request: Request) -> Response:
     emulator = _emulator(request)
     task = emulator.cancel(request.path_params["task_id"])
-    return JSONResponse(admin_task_body(task, emulator.now(), base_url(request.scope)))
+    return JSONResponse(admin_task_body(task, emulator.now(), base_url(request.scope), emulator.registry[task.model]))
 
 
 @admin
@@ -215,6 +217,14 @@ async def add_scenario(request: Request) -> Response:
 
 
 @admin
+async def list_models(request: Request) -> Response:
+    """``GET /_mock/models?user_group=``: every model id and alias with the prices in force."""
+    emulator = _emulator(request)
+    query = _query(request, "listModels")
+    return JSONResponse(models_body(emulator.registry.values(), emulator.prices, query.get("user_group", "default")))
+
+
+@admin
 async def admin_openapi(request: Request) -> Response:
     return Response(admin_contract().document, media_type="application/yaml")
 
@@ -246,5 +256,6 @@ def routes() -> list[Route]:
         _route("/_mock/faults", POST=add_fault, GET=list_faults, DELETE=clear_faults),
         _route("/_mock/faults/{fault_id}", GET=get_fault, DELETE=remove_fault),
         _route("/_mock/scenarios", GET=scenarios_help, POST=add_scenario),
+        Route("/_mock/models", list_models, methods=["GET"]),
         Route("/_mock/openapi.yaml", admin_openapi, methods=["GET"]),
     ]

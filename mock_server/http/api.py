@@ -21,11 +21,10 @@ from ..core.faults import FaultRule, FiredFaults
 from ..core.service import Emulator
 from ..core.views import created_body, credits_body, task_body
 from ..errors import internal_error, rate_limited
-from ..media import render_mp4
+from ..media import CONTENT_TYPES, render_video
 from .requests import base_url, headers_of, read_json
 from .responses import JSONEndpoint, header_text
 
-RESULT_SUFFIX = ".mp4"
 Answer = tuple[Any, list[tuple[bytes, bytes]]]
 
 
@@ -69,7 +68,7 @@ async def create_generation(scope: Scope, receive: Receive) -> Answer:
     if fired := emulator.faults_for("create", model, account.key):
         await _apply(fired)
     task, warnings = emulator.create_task(account, body, headers.get("x-mock-scenario"), base_url=base_url(scope))
-    created = created_body(task, account.user_group)
+    created = created_body(task, emulator.registry[task.model], account.user_group)
     if not warnings:
         return created, []
     return created, [(b"x-mock-warnings", header_text("ignored fields: " + ", ".join(warnings)).encode())]
@@ -85,7 +84,7 @@ async def get_task(scope: Scope, receive: Receive) -> Answer:
         if fired := emulator.faults_for("task", known.model if known else None, account.key):
             await _apply(fired)
     task = emulator.owned_task(account, task_id)
-    return task_body(task, emulator.now(), base_url(scope)), []
+    return task_body(task, emulator.now(), base_url(scope), emulator.registry[task.model].cancellable), []
 
 
 async def get_credits(scope: Scope, receive: Receive) -> Answer:
@@ -98,18 +97,18 @@ async def get_credits(scope: Scope, receive: Receive) -> Answer:
 
 
 async def result_file(request: Request) -> Response:
-    """``GET /files/{task_id}.mp4``: the result video, for 24 h after completion."""
+    """``GET /files/{task_id}.mp4`` (or ``.mov``, as the task's ``output_format``): the result, for 24 h."""
     emulator = _emulator(request.scope)
     name: str = request.path_params["name"]
-    task_id = name[: -len(RESULT_SUFFIX)] if name.endswith(RESULT_SUFFIX) else ""
-    known = emulator.find_task(task_id) if task_id else None
+    task_id, _, extension = name.rpartition(".")
+    known = emulator.find_task(task_id) if extension in CONTENT_TYPES else None
     if fired := emulator.faults_for("files", known.model if known else None, known.key if known else None):
         await _apply(fired)
-    task = emulator.result_task(task_id, emulator.now())
-    data = await run_in_threadpool(render_mp4, task.aspect_ratio, task.seconds, task.sound)
-    return Response(data, media_type="video/mp4",
+    task = emulator.result_task(task_id if known is not None and known.output == extension else name, emulator.now())
+    data = await run_in_threadpool(render_video, task.aspect_ratio, task.seconds, task.sound, task.output)
+    return Response(data, media_type=CONTENT_TYPES[task.output],
                     headers={"Cache-Control": "private, max-age=86400",
-                             "Content-Disposition": f'inline; filename="{task.id}.mp4"'})
+                             "Content-Disposition": f'inline; filename="{name}"'})
 
 
 def routes() -> list[Route]:
