@@ -201,10 +201,12 @@ def describe(error: Any, schema: Mapping[str, Any], subject: str | None = None) 
     node = _node(schema, error.schema_path)
     detail = error.kind.as_dict()
     custom = node.get("x-message")
-    rule = _rule_message(schema, error.schema_path)
+    rule = None if custom or kind == "minLength" else _rule_message(schema, error.schema_path)
     suffix = f" for {subject}" if subject else ""
     if rule is not None:
         return rule
+    if custom and kind in ("const", "enum", "maximum", "minimum", "maxItems", "minItems"):
+        return custom if field in custom else f"{field} {custom}"
     if kind == "falseSchema":
         return f"{field} is not accepted{suffix}"
     if kind == "required":

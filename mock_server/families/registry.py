@@ -340,7 +340,9 @@ class Registry(Mapping[str, ModelSpec]):
             self.aliases.update(dict.fromkeys(ids[1:], ids[0]))
 
     def __getitem__(self, model_id: str) -> ModelSpec:
-        return self._specs[model_id]
+        """A model's spec by id (or by documented alias); iteration lists the ids only."""
+        spec = self._specs.get(model_id)
+        return spec if spec is not None else self._specs[self.aliases[model_id]]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._specs)
@@ -350,7 +352,7 @@ class Registry(Mapping[str, ModelSpec]):
 
     def resolve(self, model: str) -> ModelSpec:
         """The spec of a model id or alias (KeyError when neither)."""
-        return self._specs[self.aliases.get(model, model)]
+        return self[model]
 
     def with_capability(self, capability: str) -> list[ModelSpec]:
         """The models that have ``capability``, in contract order."""
