@@ -50,7 +50,6 @@ Prices: https://evolink.ai/kling-o3 and the pages each model's ``pricing.source`
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
