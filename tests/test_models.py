@@ -172,5 +172,5 @@ def test_price_overrides_per_user_group(tmp_path: Path) -> None:
 def test_a_bad_price_file_is_refused_naming_the_setting(tmp_path: Path) -> None:
     prices = tmp_path / "prices.json"
     prices.write_text('{"models": {"no-such-model": [{"credits": 1}]}}')
-    with pytest.raises(ValueError, match="EVOLINK_MOCK_PRICES.*no-such-model"):
+    with pytest.raises(ValueError, match=r"EVOLINK_MOCK_PRICES.*no-such-model"):
         Emulator(Settings(speed=0, prices=str(prices)))

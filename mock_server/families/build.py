@@ -137,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=SOURCES.parent.parent / "openapi.yaml")
     args = parser.parse_args(argv)
     text = render(build())
+    readme = args.output.with_name("README.md")
     if args.check:
         current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
         if current != text:
@@ -144,8 +145,52 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return 0
     args.output.write_text(text, encoding="utf-8")
+    if readme.exists() and README_START in (current := readme.read_text(encoding="utf-8")):
+        readme.write_text(readme_with_table(current), encoding="utf-8")
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+README_START, README_END = "<!-- models table: start -->", "<!-- models table: end -->"
+
+
+def models_table() -> str:
+    """The README's models table, from the registry of the built contract."""
+    from ..contract import ApiContract
+    from .registry import Registry
+
+    rows = ["| id | family | modes | durations (s) | qualities | price (credits) | price is |",
+            "|---|---|---|---|---|---|---|"]
+    spec_doc = build()
+    contract = ApiContract(spec_doc)
+    for model, spec in Registry(contract).items():
+        props = contract.models[model].schema["properties"]
+        duration = props.get("duration")
+        if not isinstance(duration, dict):
+            durations = "follows the input" if spec.has("edit_billing") else str(spec.fixed_seconds or "-")
+        elif "enum" in duration:
+            durations = ", ".join(str(v) for v in duration["enum"])
+        else:
+            ranged = next((p for p in (duration, *duration.get("anyOf", ())) if "maximum" in p), duration)
+            specials = [str(v) for v in spec.auto_seconds]
+            durations = f"{ranged.get('minimum')}-{ranged.get('maximum')}" + "".join(f", {s}" for s in specials)
+        tiers = sorted({key[0] for key in spec.rates if key[0] is not None})
+        unit = "call" if spec.unit == "call" else "s"
+        prices = "; ".join(
+            f"{tier or 'any'}{' +sound' if sound else ''}{f' {seconds} s' if seconds else ''}: {rate.credits}/{unit}"
+            for (tier, sound, seconds), rate in spec.rates.items())
+        names = ", ".join([f"`{model}`", *(f"`{alias}` (alias)" for alias in spec.aliases)])
+        kind = "assumed" if spec.assumed else "published"
+        rows.append(f"| {names} | {spec.family} | {', '.join(spec.modes)} | {durations} | "
+                    f"{', '.join(tiers) or '-'} | {prices} | {kind} |")
+    return "\n".join(rows)
+
+
+def readme_with_table(readme: str) -> str:
+    """``readme`` with the text between the models-table markers replaced by :func:`models_table`."""
+    head, _, rest = readme.partition(README_START)
+    _, _, tail = rest.partition(README_END)
+    return f"{head}{README_START}\n{models_table()}\n{README_END}{tail}"
