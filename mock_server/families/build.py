@@ -150,9 +150,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 README_START, README_END = "<!-- models table: start -->", "<!-- models table: end -->"
 
@@ -194,3 +191,7 @@ def readme_with_table(readme: str) -> str:
     head, _, rest = readme.partition(README_START)
     _, _, tail = rest.partition(README_END)
     return f"{head}{README_START}\n{models_table()}\n{README_END}{tail}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
