@@ -33,3 +33,11 @@ def test_a_schema_defined_twice_is_refused(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(build, "load_source", doubled)
     with pytest.raises(build.SourceError, match="MediaUrl is defined twice"):
         build.build()
+
+
+def test_the_readme_models_table_is_the_registry_one() -> None:
+    readme = contract_path().parent / "README.md"
+    if not readme.exists():
+        pytest.skip("installed from a wheel: no README next to the contract")
+    text = readme.read_text(encoding="utf-8")
+    assert text == build.readme_with_table(text), "README models table is stale: run python -m mock_server.families.build"
