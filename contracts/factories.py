@@ -125,7 +125,7 @@ class RequestFactory:
                     self._fill(body, props, violation.field.split("."))
                 elif violation.rule == "anyOf" and not violation.field:
                     for part in (schema.schema, *schema.schema.get("allOf", ())):
-                        for name in next(iter(part.get("anyOf", ())), {}).get("required", ()):
+                        for name in (part.get("anyOf") or [{}])[0].get("required", ()):
                             body.setdefault(name, self._value(name, props.get(name, {})))
         return body
 

@@ -130,7 +130,7 @@ class BodySchema:
     def _valid(self, body: Any) -> bool:
         """``is_valid``, with absurd nesting (which the validator refuses to recurse into) a 400."""
         try:
-            return self.validator.is_valid(body)
+            return bool(self.validator.is_valid(body))
         except ValueError:
             raise invalid_request(_TOO_DEEP) from None
 
