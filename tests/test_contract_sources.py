@@ -40,4 +40,4 @@ def test_the_readme_models_table_is_the_registry_one() -> None:
     if not readme.exists():
         pytest.skip("installed from a wheel: no README next to the contract")
     text = readme.read_text(encoding="utf-8")
-    assert text == build.readme_with_table(text), "README models table is stale: run python -m mock_server.families.build"
+    assert text == build.readme_with_table(text), "stale: run python -m mock_server.families.build"
