@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install serve test lint bench clean
+.PHONY: install serve test lint bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .hypothesis .mypy_cache .ruff_cache .import_linter_cache
+
+## Regenerate the dashboard screenshots in examples/dashboard/ (the browser tests write them).
+screenshots: $(STAMP)
+	EVOLINK_MOCK_SCREENSHOTS=examples/dashboard $(BIN)/python -m pytest -q tests/test_dashboard_browser.py
 
 ## Benchmarks (installs wrk and Prism if missing); writes bench/RESULTS.md.
 bench: $(STAMP)

@@ -10,7 +10,8 @@ Targets, all serving the same routes on loopback, one process each:
 Load comes from wrk (64 connections, one thread) on ``GET /v1/tasks/{id}`` and
 ``POST /v1/videos/generations``: a warm-up, then ``--rounds`` rounds per target, interleaved,
 and the median round is reported, with the server process's CPU time per request. Then
-start-up time, memory per live task up to a million tasks, and the pytest fixtures' overhead.
+what open dashboard pages cost the polls (``bench/dashboard.py``), start-up time, memory per
+live task up to a million tasks, and the pytest fixtures' overhead.
 Results go to ``bench/RESULTS.md`` (and ``bench/results.json``). wrk and Prism are installed
 here if missing (Debian's ``wrk``; Prism from npm into ``bench/.work``).
 """
@@ -43,6 +44,7 @@ EXAMPLE_TASK = "task-unified-1757169743-a1b2c3d4"
 BODY = '{"model": "kling-o3-text-to-video", "prompt": "a lighthouse at dusk"}'
 TARGETS = {"GET": 0.8, "POST": 0.6}  # emulator / bare throughput
 P99_MS, BYTES_PER_TASK, STARTUP_S, FIXTURE_MS = 10.0, 2048, 1.0, 5.0
+DASHBOARD_PAGES, DASHBOARD_TASKS = 10, 200  # pages streaming while wrk polls; long tasks their table shows
 
 
 def _free_port() -> int:
@@ -281,6 +283,16 @@ def report(results: dict) -> str:
     if million:
         lines.append(f"\nA million live tasks cost about {million * 1_000_000 / 2**20:.0f} MiB; they were created "
                      f"through the core (validation, pricing, reservation) in {mem['create_seconds']} s.")
+    pages = results["dashboard"]
+    lines += ["", "## Dashboard pages", "",
+              f"`bench/dashboard.py`: one emulator (default speed) holding {pages['tasks']} running tasks; wrk polls "
+              f"one task ({pages['connections']} connections, {pages['rounds']} rounds of {pages['seconds']} s) with "
+              f"no dashboard page open, then with {pages['pages']} pages open on their live streams (readers of "
+              "`GET /_mock/ui/events` in another process), alternating; median rounds:", "",
+              "| pages | req/s | p99 ms | cpu/req µs | rounds req/s |", "|---|---|---|---|---|"]
+    for label, row in (("none", pages["none"]), (str(pages["pages"]), pages["with_pages"])):
+        lines.append(f"| {label} | {row['rps']:.0f} | {row['p99_ms']:.2f} | {row['cpu_us_per_request']:.1f} | "
+                     f"{', '.join(map(str, row['rps_rounds']))} |")
     lines += ["", "## Start-up and fixtures", "",
               f"`evolink-mock serve` answers its first request {results['startup']['median_s']} s after it is "
               f"spawned (median of {len(results['startup']['runs_s'])}); importing the app and uvicorn takes "
@@ -311,6 +323,9 @@ def checks(results: dict) -> list[dict]:
                 "met": per_task <= BYTES_PER_TASK})
     out.append({"what": "start-up", "goal": f"< {STARTUP_S} s", "measured": f"{results['startup']['median_s']} s",
                 "met": results["startup"]["median_s"] < STARTUP_S})
+    pages = results["dashboard"]
+    out.append({"what": f"GET throughput with {pages['pages']} dashboard pages open",
+                "goal": f">= {pages['goal']}x none", "measured": f"{pages['ratio']:.2f}x", "met": pages["met"]})
     fixture = results["fixtures"]["ms_per_test"]["evolink_mock"]
     out.append({"what": "evolink_mock fixture per test", "goal": f"< {FIXTURE_MS} ms", "measured": f"{fixture} ms",
                 "met": fixture < FIXTURE_MS})
@@ -333,6 +348,12 @@ def explanations(results: dict) -> list[str]:
                          "itself (authentication, validation against the contract, pricing, the task's state, its "
                          "JSON), all in one Python process. Runs on this shared machine vary by about 5% between "
                          "rounds (see the per-round figures).")
+        elif "dashboard pages" in what:
+            pages = results["dashboard"]
+            extra = pages["with_pages"]["cpu_us_per_request"] - pages["none"]["cpu_us_per_request"]
+            notes.append(f"{what}: with the pages open the server spent {extra:.1f} us more CPU per poll; the "
+                         f"rounds were {pages['none']['rps_rounds']} (none) and {pages['with_pages']['rps_rounds']} "
+                         "(pages), so compare the spread between rounds with the difference.")
         elif "p99" in what:
             queue = results["connections"] * emulator["cpu_us_per_request"] / 1000
             notes.append(f"{what}: with {results['connections']} connections on one server process a request "
@@ -360,7 +381,11 @@ def main() -> int:
     finally:
         for server in servers.values():
             server.stop()
-    print("load done; start-up, memory, fixtures...", flush=True)
+    print("load done; dashboard pages, start-up, memory, fixtures...", flush=True)
+    import dashboard  # bench/dashboard.py (it imports this module's helpers)
+
+    results["dashboard"] = dashboard.measure(tool, DASHBOARD_PAGES, args.rounds, args.seconds, args.connections,
+                                             DASHBOARD_TASKS)
     results["startup"] = startup()
     results["memory"] = memory(args.tasks)
     results["fixtures"] = fixture_overhead()

@@ -11,7 +11,7 @@ from typing import Any
 import uvicorn
 
 from mock_server import Emulator, Settings, create_app
-from mock_server.http.app import swap_emulator
+from mock_server.http.app import end_streams, swap_emulator
 
 ASGIApp = Callable[..., Any]
 
@@ -71,7 +71,9 @@ class LiveServer:
         return self
 
     def stop(self) -> None:
-        """Ask uvicorn to exit, wait for it, close the socket."""
+        """End open dashboard streams, ask uvicorn to exit, wait for it, close the socket."""
+        if self._thread.is_alive() and self.app.state.loop is not None:
+            self.call(end_streams(self.app))
         self._server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(timeout=30)

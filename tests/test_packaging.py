@@ -56,7 +56,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_contains_contract_fixtures_and_both_packages(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"mock_server/_data/openapi.yaml", "mock_server/admin_openapi.yaml", "contracts/__init__.py",
-            "mock_server/core/service.py"} <= names
+            "mock_server/core/service.py", "mock_server/ui/index.html", "mock_server/ui/app.js",
+            "mock_server/ui/style.css"} <= names
     assert any(name.startswith("mock_server/_data/fixtures/") for name in names)
     metadata = next(n for n in names if n.endswith("entry_points.txt"))
     assert "evolink-mock = contracts.cli:main" in zipfile.ZipFile(wheel).read(metadata).decode()
@@ -89,6 +90,8 @@ def test_installed_wheel_serves_a_task_outside_the_checkout(wheel: Path, tmp_pat
         assert done["status"] == "completed"
         with urllib.request.urlopen(done["results"][0], timeout=30) as response:
             assert response.read()[4:8] == b"ftyp"
+        with urllib.request.urlopen(f"{base}/_mock/ui/app.js", timeout=30) as response:  # the dashboard's files
+            assert b"/_mock/ui/events" in response.read()
     finally:
         proc.terminate()
         proc.wait(timeout=30)

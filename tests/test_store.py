@@ -226,6 +226,21 @@ def test_cancel_finishes_one_task_and_schedules_its_callback(store: Store) -> No
     assert store.next_callback_due() == T0 + 5
 
 
+def test_recent_tasks_are_the_newest_first_within_the_limit_and_the_scan(store: Store) -> None:
+    funded(store)
+    for n in range(10):
+        store.create_task(task(n), reserve(task(n)))
+    assert [t.seq for t in store.recent_tasks(3, 100)] == [9, 8, 7]
+    assert [t.seq for t in store.recent_tasks(100, 4)] == [9, 8, 7, 6]
+    even = lambda t: t.seq % 2 == 0  # noqa: E731
+    assert [t.seq for t in store.recent_tasks(2, 100, even)] == [8, 6]
+    assert [t.seq for t in store.recent_tasks(10, 3, even)] == [8]  # only the newest three are looked at
+    store.settle_due(T0 + 1000, 100, finish)  # changed records keep their place
+    newest = store.recent_tasks(3, 100)
+    assert [t.seq for t in newest] == [9, 8, 7] and all(t.settled == "charged" for t in newest)
+    assert store.recent_tasks(5, 100, lambda t: False) == []
+
+
 def test_evict_forgets_the_oldest_forgettable_tasks_only(store: Store) -> None:
     funded(store)
     for n in range(6):

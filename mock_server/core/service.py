@@ -55,6 +55,7 @@ DEFAULT_ASPECT_RATIO = "16:9"  # the result video's shape when the request names
 TASK_DRAWS = "task"
 _JITTER_LOW, _JITTER_SPAN = 0.9, 0.2  # processing: the model's estimate, +-10%
 _EVERYTHING = sys.maxsize
+RECENT_SCAN = 10_000  # how far back a filtered listing of the newest tasks looks
 
 
 class AlreadyFinished(Exception):
@@ -353,6 +354,22 @@ class Emulator:
         """Tasks in creation order (of one key if given), settled up to now."""
         self.now()
         return self._store.tasks(key)
+
+    def recent_tasks(self, limit: int, *, key: str | None = None, model: str | None = None,
+                     status: str | None = None) -> list[Task]:
+        """Up to ``limit`` tasks, newest first, settled up to now, among the newest :data:`RECENT_SCAN`.
+
+        Optionally only those of one key, one model and one status (``pending``, ``processing``,
+        ``completed`` or ``failed``) at the current mock time. The cost is bounded however many
+        tasks are stored.
+        """
+        now = self.now()
+
+        def accept(task: Task) -> bool:
+            return ((key is None or task.key == key) and (model is None or task.model == model)
+                    and (status is None or task.state_at(now)[0] == status))
+
+        return self._store.recent_tasks(limit, RECENT_SCAN, accept if key or model or status else None)
 
     def task_count(self) -> int:
         """How many tasks are stored."""

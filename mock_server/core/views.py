@@ -164,3 +164,4 @@ def callback_body(attempt: CallbackAttempt) -> dict[str, Any]:
     if attempt.error is not None:
         body["error"] = attempt.error
     return body
+

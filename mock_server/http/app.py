@@ -18,7 +18,8 @@ from ..config import Settings
 from ..core.service import Emulator
 from ..errors import ApiError, internal_error
 from ..workers.callbacks import CallbackDispatcher
-from . import admin, api
+from ..workers.feed import Feed
+from . import admin, api, dashboard
 from .responses import DroppedResponse, error_response
 
 
@@ -71,13 +72,15 @@ logging.getLogger("uvicorn.error").addFilter(_IntentionalDrops())
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Run the callback dispatcher for as long as the server runs."""
+    """Run the callback dispatcher and the dashboard's live feed for as long as the server runs."""
     app.state.loop = asyncio.get_running_loop()
     await _start_dispatcher(app)
+    app.state.feed = Feed(app.state.emulator)
     app.state.ready.set()
     try:
         yield
     finally:
+        await end_streams(app)
         dispatcher, app.state.dispatcher = app.state.dispatcher, None
         await dispatcher.stop()
 
@@ -93,8 +96,17 @@ async def swap_emulator(app: Starlette, emulator: Emulator) -> None:
     old = app.state.dispatcher
     if old is not None:
         await old.stop(grace=0)
+    await end_streams(app)  # open pages reconnect, to the fresh emulator
     app.state.emulator = emulator
+    app.state.feed = Feed(emulator)
     await _start_dispatcher(app)
+
+
+async def end_streams(app: Starlette) -> None:
+    """End the dashboard's open streams (a server waits for open responses before it stops); run on its loop."""
+    feed: Feed | None = app.state.feed
+    if feed is not None:
+        feed.close()
 
 
 def create_app(settings: Settings | None = None, *, emulator: Emulator | None = None) -> Starlette:
@@ -102,13 +114,14 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
     if emulator is None:
         emulator = Emulator(settings or Settings.from_env())
     app = Starlette(
-        routes=[*api.routes(), *admin.routes()],
+        routes=[*api.routes(), *admin.routes(), *dashboard.routes()],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, api.DropConnection: _drop,
                             Exception: _unexpected},
         lifespan=_lifespan,
     )
     app.state = AppState()
     app.state.dispatcher = None  # set while a server runs the app's lifespan
+    app.state.feed = None  # the dashboard's live feed (see dashboard.feed_of)
     app.state.loop = None
     app.state.ready = threading.Event()
     app.router.redirect_slashes = False  # a redirect is not an answer in the API's shape

@@ -66,12 +66,31 @@ class TaskTable:
         tasks.sort(key=_seq)
         return tasks
 
+    def newest(self, limit: int, scan: int, accept: Callable[[Task], bool] | None) -> list[Task]:
+        """Up to ``limit`` of the newest ``scan`` tasks that ``accept`` takes, newest first.
+
+        Each shard keeps its tasks in creation order (a changed record keeps its place), so a
+        merge of the shards walked backwards yields the newest first without sorting them all.
+        """
+        found: list[Task] = []
+        walk = heapq.merge(*(reversed(shard.values()) for shard in self._shards), key=_newest_first)
+        for task in itertools.islice(walk, scan):
+            if accept is None or accept(task):
+                found.append(task)
+                if len(found) >= limit:
+                    break
+        return found
+
     def __len__(self) -> int:
         return self._count
 
 
 def _seq(task: Task) -> int:
     return task.seq
+
+
+def _newest_first(task: Task) -> int:
+    return -task.seq
 
 
 class MemoryStore:
@@ -191,6 +210,10 @@ class MemoryStore:
         with self._lock:
             snapshot = self._tasks.all()
         return snapshot if key is None else [task for task in snapshot if task.key == key]
+
+    def recent_tasks(self, limit: int, scan: int, accept: Callable[[Task], bool] | None = None) -> list[Task]:
+        with self._lock:
+            return self._tasks.newest(limit, scan, accept)
 
     def task_count(self) -> int:
         return len(self._tasks)

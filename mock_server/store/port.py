@@ -107,6 +107,12 @@ class Store(Protocol):
     def tasks(self, key: str | None = None) -> list[Task]:
         """Tasks in creation order, optionally of one key."""
 
+    def recent_tasks(self, limit: int, scan: int, accept: Callable[[Task], bool] | None = None) -> list[Task]:
+        """Up to ``limit`` of the newest ``scan`` tasks that ``accept`` takes (all, without it), newest first.
+
+        The cost is bounded by ``scan``, however many tasks are stored (the live dashboard asks every tick).
+        """
+
     def task_count(self) -> int:
         """How many tasks are stored."""
 

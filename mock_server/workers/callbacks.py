@@ -31,6 +31,7 @@ import orjson
 from .. import __version__
 from ..core.callbacks import TIMEOUT, CallbackAttempt
 from ..core.views import task_body
+from .feed import wake
 
 if TYPE_CHECKING:
     from ..core.service import Emulator
@@ -80,17 +81,7 @@ class CallbackDispatcher:
 
     def poke(self) -> None:
         """Wake the loop (thread-safe): the clock moved or a callback was scheduled."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
+        wake(self._loop, self._wake)
 
     # -- waiting ---------------------------------------------------------------
     def pending(self) -> int:
