@@ -15,17 +15,20 @@ rule (``rules.py``). Those 400s carry ``X-Mock-Rule`` and are the only 400s allo
 """
 from __future__ import annotations
 
+import functools
 import os
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import hypothesis
+import jsonschema_rs
 import pytest
 import schemathesis
 from schemathesis.specs.openapi.checks import positive_data_acceptance as _positive_data_acceptance
 
-from mock_server.contract import admin_contract
+from mock_server.contract import admin_contract, api_contract
+from mock_server.families import registry
 from mock_server.resources import contract_path
 
 BASE_URL = os.environ.get("EVOLINK_CONTRACT_BASE_URL", "").rstrip("/") or None
@@ -33,7 +36,8 @@ API_KEY = os.environ.get("EVOLINK_CONTRACT_API_KEY", "sk-contract-suite-0001")
 MAX_EXAMPLES = int(os.environ.get("EVOLINK_CONTRACT_MAX_EXAMPLES", "25"))
 ADMIN_TOKEN = os.environ.get("EVOLINK_CONTRACT_ADMIN_TOKEN")
 VALID_DATA_STATUSES = ["2xx", "401", "402", "403", "404", "409", "429"]
-ENDLESS = "dashboardEvents"  # the dashboard's event stream never ends: no response to validate
+ENDLESS = "dashboardEvents"
+CREATE = "/v1/videos/generations"  # the dashboard's event stream never ends: no response to validate
 
 
 @schemathesis.check
@@ -42,6 +46,32 @@ def positive_data_acceptance_beyond_cross_field_rules(ctx: Any, response: Any, c
     if response.status_code == 400 and response.headers.get("x-mock-rule"):
         return None
     return _positive_data_acceptance(ctx, response, case)
+
+
+@functools.cache
+def _shape_validator(shape: str) -> Any:
+    return jsonschema_rs.validator_for(api_contract().schemas[shape])
+
+
+@schemathesis.check
+def create_answer_in_its_model_shape(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A create answer has the shape its model documents (``x-evolink.response.create``), named field by field.
+
+    The contract's own check follows the same ``if``/``then`` branches but reports only that no
+    branch matched; this one says which field of which shape is wrong (``"usage" is a required property``).
+    """
+    if case.method.upper() != "POST" or case.path != CREATE or response.status_code != 200:
+        return None
+    body = response.json()
+    try:
+        shape = registry()[body["model"]].create_shape
+    except (KeyError, TypeError):
+        return None  # an unknown model: the contract's own check reports it
+    errors = [f"{'.'.join(map(str, error.instance_path)) or 'body'}: {error.message}"
+              for error in _shape_validator(shape).iter_errors(body)]
+    if errors:
+        raise AssertionError(f"{body['model']} answers {shape}, but: " + "; ".join(errors))
+    return True
 
 
 def _config(max_examples: int, headers: dict[str, str] | None = None) -> schemathesis.Config:

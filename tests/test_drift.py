@@ -224,7 +224,7 @@ def test_every_drift_of_a_drifted_upstream_is_named(capsys: pytest.CaptureFixtur
         "credits: missing key: expected data.token.used_credits / actual absent",
         f"{ABOVE_MAX}: status: expected 400 / actual 200",
         f"{ABOVE_MAX}: accepted: expected refused (no task created) / actual 200: task task-unified-",
-        f"{ABOVE_MAX}: schema VideoGenerationTask usage.billing_rule: expected valid / actual",
+        f"{ABOVE_MAX}: schema VideoGenerationCreated usage.billing_rule: expected valid / actual",
     ]
     for line in expected_lines:
         assert line in out, line

@@ -50,6 +50,7 @@ Prices: https://evolink.ai/kling-o3 and the pages each model's ``pricing.source`
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -117,6 +118,79 @@ def value_at(values: Mapping[str, Any], path: str, default: Any = None) -> Any:
     return node
 
 
+@dataclass(frozen=True)
+class Durations:
+    """The ``duration`` values a model's schema accepts, whatever its kind.
+
+    ``ranges``: ``(minimum, maximum)`` pairs (seconds, inclusive); ``values``: values listed one by
+    one (a fixed list such as ``[4, 6, 8]``, or a special value beside a range: ``-1``, ``0``,
+    ``"auto"``); ``fractional``: the schema's type is ``number`` (``2.5`` passes). An empty
+    :class:`Durations` is a model without a ``duration`` field.
+    """
+
+    ranges: tuple[tuple[float, float], ...] = ()
+    values: tuple[int | str, ...] = ()
+    fractional: bool = False
+
+    @classmethod
+    def of(cls, schema: Any) -> Durations:
+        """Read a ``duration`` property: a range, an ``enum``, a ``const``, or an ``anyOf`` of them."""
+        if not isinstance(schema, Mapping):
+            return cls()
+        ranges: list[tuple[float, float]] = []
+        values: list[int | str] = []
+        for part in (schema, *schema.get("anyOf", ())):
+            if "minimum" in part and "maximum" in part:
+                ranges.append((part["minimum"], part["maximum"]))
+            values += part.get("enum", ())
+            if "const" in part:
+                values.append(part["const"])
+        types = schema.get("type")
+        return cls(tuple(ranges), tuple(values), "number" in (types if isinstance(types, list) else [types]))
+
+    def __bool__(self) -> bool:
+        return bool(self.ranges or self.values)
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is one of these durations (by value: ``5.0`` passes a whole-second range)."""
+        if value in self.values:
+            return True
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        return (self.fractional or value == int(value)) and any(low <= value <= high for low, high in self.ranges)
+
+    @property
+    def seconds(self) -> tuple[int, ...]:
+        """Every whole, positive number of seconds accepted (the options a request can pin), ascending."""
+        found = {v for v in self.values if isinstance(v, int) and v > 0}
+        for low, high in self.ranges:
+            found.update(range(max(1, math.ceil(low)), math.floor(high) + 1))
+        return tuple(sorted(found))
+
+    @property
+    def shortest(self) -> int | None:
+        """The shortest whole, positive length accepted (the cheapest request), None when there is none."""
+        return self.seconds[0] if self.seconds else None
+
+    def outside(self) -> list[tuple[str, int]]:
+        """Values just outside, each one the schema refuses: ``(below_min, ...)`` and ``(above_max, ...)``
+        next to the ranges (or the listed numbers), and ``(not_listed, ...)`` in a fixed list's gap."""
+        listed = sorted(v for v in self.values if isinstance(v, int))
+        lows, highs = [r[0] for r in self.ranges] or listed, [r[1] for r in self.ranges] or listed
+        if not lows:
+            return []
+        cases = [("below_min", math.ceil(min(lows)) - 1), ("above_max", math.floor(max(highs)) + 1)]
+        if not self.ranges:
+            gap = next((v for v in range(listed[0] + 1, listed[-1]) if not self.accepts(v)), None)
+            cases += [("not_listed", gap)] if gap is not None else []
+        return [(name, value) for name, value in cases if not self.accepts(value)]
+
+    def describe(self) -> str:
+        """For people: ``4-15``, ``4, 6, 8``, ``2-30, -1``, ``3-10, auto``."""
+        parts = [f"{low:g}-{high:g}" for low, high in self.ranges] + [str(v) for v in self.values]
+        return ", ".join(parts)
+
+
 def _tier(value: Any) -> str | None:
     """A tier value as rates key it (``2`` and ``"2"`` alike)."""
     if value is None or isinstance(value, str):
@@ -161,6 +235,7 @@ class ModelSpec:
     cancellable: bool = True
     late_failures: tuple[LateFailure, ...] = ()
     totals: tuple[tuple[tuple[str, ...], int], ...] = ()
+    durations: Durations = Durations()
 
     def has(self, capability: str) -> bool:
         """Whether the model takes what ``capability`` names."""
@@ -304,7 +379,7 @@ def _spec(model_id: str, aliases: tuple[str, ...], schema: Mapping[str, Any]) ->
         late_failures=tuple(LateFailure(f["name"], re.compile(f["prompt"], re.IGNORECASE),
                                         MappingProxyType(dict(f["requires"])), f["fail"])
                             for f in data.get("late_failures", ())),
-        totals=totals,
+        totals=totals, durations=Durations.of(properties.get("duration")),
     )
     if spec.unit not in ("second", "call") or spec.billed not in ("output", "input_plus_output"):
         raise RegistryError(f"{model_id}: pricing.unit must be second or call, billed output or input_plus_output")
