@@ -1,6 +1,7 @@
 """Polling is O(1) and idle tasks cost nothing: no timer, thread or loop per task."""
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 from collections.abc import Callable
@@ -12,7 +13,13 @@ BODY = {"model": "kling-o3-text-to-video", "prompt": "scale"}
 
 
 def _calls(action: Callable[[], object]) -> int:
-    """How many Python-level function calls ``action`` makes."""
+    """How many Python-level function calls ``action`` makes.
+
+    The garbage collector is held off while counting: a collection that happens to start inside
+    ``action`` runs the Python callbacks in ``gc.callbacks`` (hypothesis installs one as soon as a
+    worker has run any hypothesis test, as ``pytest -n 2`` workers have), which the profile would
+    count as the poll's own calls.
+    """
     count = 0
 
     def profile(frame: object, event: str, arg: object) -> None:
@@ -20,11 +27,16 @@ def _calls(action: Callable[[], object]) -> int:
         if event == "call":
             count += 1
 
+    collecting = gc.isenabled()
+    gc.collect()
+    gc.disable()
     sys.setprofile(profile)
     try:
         action()
     finally:
         sys.setprofile(None)
+        if collecting:
+            gc.enable()
     return count
 
 
