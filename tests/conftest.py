@@ -1,6 +1,7 @@
 """Shared fixtures: one real uvicorn emulator per test session (manual clock)."""
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -10,11 +11,31 @@ import pytest
 
 from contracts.server import LiveServer
 from mock_server import Settings
+from mock_server.families import registry
 
+#: ``make test-deep`` (``EVOLINK_CONTRACT_DEEP=1``): every per-model case on every model, not a sample.
+DEEP = os.environ.get("EVOLINK_CONTRACT_DEEP", "") not in ("", "0")
 T2V = "kling-o3-text-to-video"
 I2V = "kling-o3-image-to-video"
 REF = "kling-o3-reference-to-video"
 EDIT = "kling-o3-video-edit"
+
+
+def representative_models() -> list[str]:
+    """A few models that stand for all 74: the first of each family, then, in contract order, each
+    model that brings a capability, a create-answer shape, a billing unit or a duration kind the
+    ones before it lacked."""
+    chosen: list[str] = []
+    seen: set[tuple[str, object]] = set()
+    for spec in registry().values():
+        traits = {("family", spec.family), ("shape", spec.create_shape), ("unit", spec.unit),
+                  ("billed", spec.billed), ("durations", bool(spec.durations.ranges)),
+                  ("specials", bool(spec.durations.values) and bool(spec.durations.ranges))}
+        traits |= {("capability", capability) for capability in spec.capabilities}
+        if traits - seen:
+            chosen.append(spec.id)
+            seen |= traits
+    return chosen
 
 
 class Api:
