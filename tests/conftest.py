@@ -1,9 +1,16 @@
 """Shared fixtures: one real uvicorn emulator per test session (manual clock)."""
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import re
+import subprocess
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,6 +43,38 @@ def representative_models() -> list[str]:
             chosen.append(spec.id)
             seen |= traits
     return chosen
+
+
+def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float) -> str:
+    """Block until the process prints a line containing ``needle`` (a reader thread feeds a queue)."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()], daemon=True).start()
+    seen = []
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        seen.append(line)
+        if needle in line:
+            return line
+    raise AssertionError(f"never saw {needle!r}; output was:\n{''.join(seen)}")
+
+
+@contextlib.contextmanager
+def serving(command: list[str], env: Mapping[str, str], cwd: Path | None = None) -> Iterator[str]:
+    """Run an ``evolink-mock serve`` command until the block ends; yields its base URL (from uvicorn's line)."""
+    proc = subprocess.Popen(command, cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        running = wait_for_line(proc, "Uvicorn running on", timeout=60)
+        found = re.search(r"http://127\.0\.0\.1:\d+", running)
+        assert found is not None, running
+        yield found.group(0)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 class Api:
