@@ -22,6 +22,7 @@ from mock_server.core.service import Emulator
 from mock_server.core.views import created_body, task_body
 from mock_server.errors import ApiError
 from mock_server.families import registry
+from mock_server.families.registry import Durations
 
 KEY = "Bearer sk-every-model-0001"
 CREATE = api_contract().spec["paths"]["/v1/videos/generations"]["post"]
@@ -79,8 +80,9 @@ def _outside(models: Any) -> list[tuple[str, str, Any]]:
     """(model, field, a value just outside the field's enum or range) for every model's fields."""
     cases = []
     for model, body_schema in models.items():
+        cases += [(model, "duration", value) for _, value in registry()[model].durations.outside()]
         for field, sub in body_schema.schema.get("properties", {}).items():
-            if not isinstance(sub, dict) or field == "model":
+            if not isinstance(sub, dict) or field in ("model", "duration"):
                 continue
             if "enum" in sub:
                 strings = [v for v in sub["enum"] if isinstance(v, str)]
@@ -111,8 +113,12 @@ def test_a_value_just_outside_each_enum_and_range_is_refused(emulator: Emulator,
 def test_the_outside_cases_cover_every_model_with_an_enum_or_range() -> None:
     assert {model for model, _, _ in OUTSIDE} == {
         model for model, body in api_contract().models.items()
-        if any(isinstance(s, dict) and ("enum" in s or "maximum" in s) and name != "model"
+        if any(isinstance(s, dict) and ("enum" in s or "maximum" in s or "anyOf" in s) and name != "model"
                for name, s in body.schema["properties"].items())}
+    # every duration kind: a range, a fixed list, a range with -1, 0 or "auto" beside it
+    assert ("seedance-2.5-text-to-video", "duration", 31) in OUTSIDE
+    assert ("veo-3.1-generate-preview", "duration", 5) in OUTSIDE
+    assert ("gemini-omni-flash-text-to-video", "duration", 2) in OUTSIDE
     assert len(registry()) == 74
 
 
@@ -174,3 +180,22 @@ def test_a_bad_price_file_is_refused_naming_the_setting(tmp_path: Path) -> None:
     prices.write_text('{"models": {"no-such-model": [{"credits": 1}]}}')
     with pytest.raises(ValueError, match=r"EVOLINK_MOCK_PRICES.*no-such-model"):
         Emulator(Settings(speed=0, prices=str(prices)))
+
+
+@pytest.mark.parametrize(("schema", "shown", "shortest", "outside"), [
+    ({"type": "integer", "minimum": 3, "maximum": 15}, "3-15", 3, [("below_min", 2), ("above_max", 16)]),
+    ({"type": "integer", "enum": [4, 6, 8]}, "4, 6, 8", 4, [("below_min", 3), ("above_max", 9), ("not_listed", 5)]),
+    ({"type": "integer", "anyOf": [{"minimum": 2, "maximum": 30}, {"const": -1}]}, "2-30, -1", 2,
+     [("below_min", 1), ("above_max", 31)]),
+    ({"type": "number", "anyOf": [{"const": 0}, {"minimum": 2, "maximum": 10}]}, "2-10, 0", 2,
+     [("below_min", 1), ("above_max", 11)]),
+    ({"type": ["integer", "string"], "anyOf": [{"type": "integer", "minimum": 3, "maximum": 10}, {"const": "auto"}]},
+     "3-10, auto", 3, [("below_min", 2), ("above_max", 11)]),
+    ({"type": "integer", "enum": [-1]}, "-1", None, [("below_min", -2), ("above_max", 0)]),
+    (None, "", None, []),
+])
+def test_durations_of_every_kind(schema: Any, shown: str, shortest: int | None, outside: list) -> None:
+    durations = Durations.of(schema)
+    assert (durations.describe(), durations.shortest, durations.outside()) == (shown, shortest, outside)
+    assert all(durations.accepts(v) for v in durations.seconds) and not any(durations.accepts(v) for _, v in outside)
+    assert durations.accepts(2.5) == (isinstance(schema, dict) and schema["type"] == "number")
