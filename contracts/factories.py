@@ -16,7 +16,6 @@ contract as it changes, for every model it serves.
 from __future__ import annotations
 
 import itertools
-import math
 import string
 import time
 from collections.abc import Iterator, Mapping
@@ -26,7 +25,7 @@ from faker import Faker
 
 from mock_server.contract import api_contract
 from mock_server.core.tasks import ERROR_MESSAGES
-from mock_server.families import ModelSpec, registry
+from mock_server.families import Durations, ModelSpec, registry
 
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -57,14 +56,9 @@ class RequestFactory:
         return self.faker.random_element([v for v in field["enum"] if isinstance(v, str)] or field["enum"])
 
     def _duration(self, field: Mapping[str, Any]) -> int:
-        """A whole number of seconds the field accepts (a range, a list, or the range of an ``anyOf``)."""
-        if "enum" in field:
-            return int(self.faker.random_element([v for v in field["enum"] if v != -1] or field["enum"]))
-        ranged = next((part for part in (field, *field.get("anyOf", ())) if "minimum" in part and "maximum" in part),
-                      None)
-        if ranged is None:
-            return int(field.get("default", 5))
-        return self.faker.random_int(max(1, math.ceil(ranged["minimum"])), int(ranged["maximum"]))
+        """A whole, positive number of seconds the field accepts (a range, a list, the ranges of an ``anyOf``)."""
+        seconds = Durations.of(field).seconds
+        return int(self.faker.random_element(seconds)) if seconds else int(field.get("default", 5))
 
     def _url(self, kind: str) -> str:
         suffix = self.faker.random_element(["jpg", "png"]) if kind == "jpg" else kind

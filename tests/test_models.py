@@ -21,8 +21,7 @@ from mock_server.contract import api_contract
 from mock_server.core.service import Emulator
 from mock_server.core.views import created_body, task_body
 from mock_server.errors import ApiError
-from mock_server.families import registry
-from mock_server.families.registry import Durations
+from mock_server.families import Durations, registry
 
 KEY = "Bearer sk-every-model-0001"
 CREATE = api_contract().spec["paths"]["/v1/videos/generations"]["post"]
