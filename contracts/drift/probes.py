@@ -3,8 +3,8 @@
 A probe carries no expected status: the in-process emulator answers the same
 request and that answer is the expectation. A probe may add expectations on
 the error message (``names`` / ``not_names``). Bodies start from the
-contract's own examples, trimmed to the cheapest settings (the minimum
-duration, 720p), so a probe a target unexpectedly accepts costs as little as
+contract's own examples, trimmed to the cheapest settings (the shortest
+duration, the default quality), so a probe a target unexpectedly accepts costs as little as
 possible.
 
 Some mock choices are leniencies (the emulator accepts ``sound: true`` or
