@@ -1,13 +1,21 @@
-"""Polling is O(1) and idle tasks cost nothing: no timer, thread or loop per task."""
+"""Polling is O(1) and idle tasks cost nothing: no timer, thread or loop per task; creates and polls do
+the same work whatever the number of models."""
 from __future__ import annotations
 
 import gc
+import shutil
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
+
+import yaml
 
 from mock_server import Emulator, Settings
+from mock_server.contract import ApiContract
+from mock_server.core.tasks import Task
 from mock_server.core.views import task_body
+from mock_server.families import build, registry
 
 BODY = {"model": "kling-o3-text-to-video", "prompt": "scale"}
 
@@ -77,3 +85,54 @@ def test_advancing_settles_exactly_the_tasks_that_ended() -> None:
     assert emulator.settle_due(500) == 250
     assert [task.settled for task in emulator.tasks()].count("charged") == 250
     assert emulator.due_count() == 250
+
+
+def _kling_only(folder: Path) -> ApiContract:
+    """The contract built from base.yaml and the Kling family alone (a fraction of the 74 models)."""
+    sources = folder / "families"
+    shutil.copytree(build.SOURCES, sources, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    base = build.load_source(sources / build.BASE)
+    base["x-evolink-families"] = ["kling"]
+    (sources / build.BASE).write_text(yaml.safe_dump(base, sort_keys=False), encoding="utf-8")
+    for other in sources.glob("*.yaml"):
+        if other.stem not in ("base", "kling"):
+            other.unlink()
+    return ApiContract(build.build(sources))
+
+
+def _lines(action: Callable[[], object]) -> int:
+    """How many lines of Python ``action`` runs (a loop over the models would add its lines), collector held off."""
+    count = 0
+
+    def trace(frame: object, event: str, arg: object) -> object:
+        nonlocal count
+        count += event == "line"
+        return trace
+
+    collecting = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    sys.settrace(trace)
+    try:
+        action()
+    finally:
+        sys.settrace(None)
+        if collecting:
+            gc.enable()
+    return count
+
+
+def _create_and_poll_lines(emulator: Emulator) -> tuple[int, int]:
+    account = emulator.put_account("sk-scaling-0001", emulator.settings.credits * 1000, None)
+    emulator.create_task(account, BODY)  # warm caches (the model's validator, rules, timing)
+    created: list[Task] = []
+    create = _lines(lambda: created.append(emulator.create_task(account, BODY)[0]))
+    return create, _lines(_poll(emulator, created[0].id))
+
+
+def test_a_create_and_a_poll_do_the_same_work_with_every_model_or_one_family(tmp_path: Path) -> None:
+    few = _kling_only(tmp_path)
+    assert len(few.models) < len(registry()) / 3
+    one_family = _create_and_poll_lines(Emulator(Settings(speed=0, seed=11), contract=few))
+    every_model = _create_and_poll_lines(Emulator(Settings(speed=0, seed=11)))
+    assert one_family == every_model
