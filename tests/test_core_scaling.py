@@ -20,29 +20,29 @@ from mock_server.families import build, registry
 BODY = {"model": "kling-o3-text-to-video", "prompt": "scale"}
 
 
-def _calls(action: Callable[[], object]) -> int:
-    """How many Python-level function calls ``action`` makes.
+def _count(action: Callable[[], object], event: str = "call") -> int:
+    """How many ``event``s ``action`` runs: ``call`` (Python-level calls) or ``line`` (lines of Python).
 
     The garbage collector is held off while counting: a collection that happens to start inside
     ``action`` runs the Python callbacks in ``gc.callbacks`` (hypothesis installs one as soon as a
-    worker has run any hypothesis test, as ``pytest -n 2`` workers have), which the profile would
-    count as the poll's own calls.
+    worker has run any hypothesis test, as ``pytest -n 2`` workers have), which the trace would
+    count as the action's own work.
     """
     count = 0
 
-    def profile(frame: object, event: str, arg: object) -> None:
+    def trace(frame: object, kind: str, arg: object) -> object:
         nonlocal count
-        if event == "call":
-            count += 1
+        count += kind == event
+        return trace
 
     collecting = gc.isenabled()
     gc.collect()
     gc.disable()
-    sys.setprofile(profile)
+    sys.settrace(trace)
     try:
         action()
     finally:
-        sys.setprofile(None)
+        sys.settrace(None)
         if collecting:
             gc.enable()
     return count
@@ -66,7 +66,7 @@ def test_a_poll_does_the_same_work_with_10_or_3000_tasks() -> None:
     small, small_id = _emulator_with(10)
     large, large_id = _emulator_with(3000)
     _poll(small, small_id)(), _poll(large, large_id)()  # warm caches
-    assert _calls(_poll(small, small_id)) == _calls(_poll(large, large_id))
+    assert _count(_poll(small, small_id)) == _count(_poll(large, large_id))
 
 
 def test_creating_tasks_starts_no_thread_and_schedules_one_due_entry_each() -> None:
@@ -100,34 +100,12 @@ def _kling_only(folder: Path) -> ApiContract:
     return ApiContract(build.build(sources))
 
 
-def _lines(action: Callable[[], object]) -> int:
-    """How many lines of Python ``action`` runs (a loop over the models would add its lines), collector held off."""
-    count = 0
-
-    def trace(frame: object, event: str, arg: object) -> object:
-        nonlocal count
-        count += event == "line"
-        return trace
-
-    collecting = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    sys.settrace(trace)
-    try:
-        action()
-    finally:
-        sys.settrace(None)
-        if collecting:
-            gc.enable()
-    return count
-
-
 def _create_and_poll_lines(emulator: Emulator) -> tuple[int, int]:
     account = emulator.put_account("sk-scaling-0001", emulator.settings.credits * 1000, None)
     emulator.create_task(account, BODY)  # warm caches (the model's validator, rules, timing)
     created: list[Task] = []
-    create = _lines(lambda: created.append(emulator.create_task(account, BODY)[0]))
-    return create, _lines(_poll(emulator, created[0].id))
+    create = _count(lambda: created.append(emulator.create_task(account, BODY)[0]), "line")
+    return create, _count(_poll(emulator, created[0].id), "line")
 
 
 def test_a_create_and_a_poll_do_the_same_work_with_every_model_or_one_family(tmp_path: Path) -> None:
