@@ -4,8 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
+CLIENTS := .clients
+#: EvoLink's MCP server, driven by tests/test_e2e_clients.py (installed by .ci/run and make e2e-clients).
+MCP_PACKAGE := @evolinkai/evolink-media@1.2.1
 
-.PHONY: install serve test lint bench screenshots clean
+.PHONY: install serve test test-deep e2e-clients lint bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +25,17 @@ serve: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## The deep run: every per-model case on every model, schemathesis' coverage phase over every model's
+## schema and 100 fuzzed requests per model (several times longer than make test).
+test-deep: lint
+	EVOLINK_CONTRACT_DEEP=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Install EvoLink's own clients (its MCP server, from npm; needs node and npm) and run them end to end
+## against the emulator (tests/test_e2e_clients.py; make test runs them too once they are installed).
+e2e-clients: $(STAMP)
+	npm install --prefix $(CLIENTS) --no-audit --no-fund --loglevel=error $(MCP_PACKAGE)
+	$(BIN)/python -m pytest -p no:cacheprovider tests/test_e2e_clients.py
+
 ## ruff, mypy (strict for the core and the stores) and the import rules of pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -29,7 +43,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .hypothesis .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) $(CLIENTS) build dist .pytest_cache .hypothesis .mypy_cache .ruff_cache .import_linter_cache
 
 ## Regenerate the dashboard screenshots in examples/dashboard/ (the browser tests write them).
 screenshots: $(STAMP)

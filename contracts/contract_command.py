@@ -24,7 +24,11 @@ def add_parser(sub: Any) -> None:
                         help="bearer key to send (default: EVOLINK_API_KEY, else a test key)")
     parser.add_argument("--admin-token", default=os.environ.get("EVOLINK_MOCK_ADMIN_TOKEN"),
                         help="the target's admin token, if it has one (default: EVOLINK_MOCK_ADMIN_TOKEN)")
-    parser.add_argument("--max-examples", type=int, default=25, help="examples per operation (default 25)")
+    parser.add_argument("--max-examples", type=int, default=None,
+                        help="examples per operation (default 25; 100 with --deep)")
+    parser.add_argument("--deep", action="store_true",
+                        help="the deep run: schemathesis' coverage phase over every model's schema, and "
+                             "--max-examples fuzzed requests per model (thousands of requests)")
     parser.add_argument("--allow-paid", action="store_true",
                         help="run even when the target is not an evolink-mock (its valid requests may cost money)")
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest (after --)")
@@ -57,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{base_url} is not an evolink-mock (no /_mock/health): the suite's valid requests would "
                          "create real tasks. Use 'evolink-mock drift' for the real API, or pass --allow-paid.")
     os.environ.update(EVOLINK_CONTRACT_BASE_URL=base_url, EVOLINK_CONTRACT_API_KEY=args.api_key,
-                      EVOLINK_CONTRACT_MAX_EXAMPLES=str(args.max_examples))
+                      EVOLINK_CONTRACT_DEEP="1" if args.deep else "0")
+    if args.max_examples is not None:
+        os.environ["EVOLINK_CONTRACT_MAX_EXAMPLES"] = str(args.max_examples)
     if args.admin_token:
         os.environ["EVOLINK_CONTRACT_ADMIN_TOKEN"] = args.admin_token
     extra = [a for a in args.pytest_args if a != "--"]

@@ -32,6 +32,7 @@ class Settings:
     public_url: str | None = None  # the base of every link the emulator builds (no trailing slash)
     trusted_proxies: str = "127.0.0.1,::1"  # peers whose X-Forwarded-Proto/-Host are believed: IPs, networks, *
     cors_origins: str | None = None  # "*" or a comma list of origins; None: no CORS
+    prices: str | None = None  # a YAML or JSON file of price overrides per model and user group
 
     def __post_init__(self) -> None:
         if self.public_url is not None and self.public_url.endswith("/"):  # links append "/files/..."

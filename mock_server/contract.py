@@ -50,7 +50,9 @@ class FieldTree:
         return self.props is None and self.items is None
 
     @classmethod
-    def of(cls, schema: Mapping[str, Any]) -> FieldTree:
+    def of(cls, schema: Any) -> FieldTree:
+        if not isinstance(schema, Mapping):  # ``false``: a field the model refuses
+            return cls()
         props: dict[str, FieldTree] = {}
         open_object = False
         for part in (schema, *schema.get("allOf", ())):
@@ -94,14 +96,20 @@ class Violation:
 class BodySchema:
     """One compiled request-body schema (for one model, or one admin route)."""
 
-    def __init__(self, name: str, schema: Mapping[str, Any], *, subject: str | None = None) -> None:
+    def __init__(self, name: str, schema: Mapping[str, Any], *, subject: str | None = None,
+                 model_ids: tuple[str, ...] = ()) -> None:
         self.name = name
         self.subject = subject
         self.schema = schema
-        self.validator = jsonschema_rs.validator_for(dict(schema))
+        self.model_ids = model_ids or (name,)  # a model schema: its id, then its aliases
         self.fields = FieldTree.of(schema)
         self.defaults = {key: sub["default"] for key, sub in schema.get("properties", {}).items()
                          if isinstance(sub, Mapping) and "default" in sub}
+
+    @functools.cached_property
+    def validator(self) -> Any:
+        """The compiled validator (compiled on first use: start-up stays quick with every model)."""
+        return jsonschema_rs.validator_for(dict(self.schema))
 
     def violations(self, body: Any) -> list[Violation]:
         """Every broken rule, in schema order, without duplicates."""
@@ -122,7 +130,7 @@ class BodySchema:
     def _valid(self, body: Any) -> bool:
         """``is_valid``, with absurd nesting (which the validator refuses to recurse into) a 400."""
         try:
-            return self.validator.is_valid(body)
+            return bool(self.validator.is_valid(body))
         except ValueError:
             raise invalid_request(_TOO_DEEP) from None
 
@@ -157,6 +165,18 @@ def _node(schema: Mapping[str, Any], schema_path: Any) -> Mapping[str, Any]:
     return node if isinstance(node, Mapping) else {}
 
 
+def _rule_message(schema: Mapping[str, Any], schema_path: Any) -> str | None:
+    """The ``x-message`` of the conditional rule (``then``/``else`` branch) the failing keyword sits in."""
+    node: Any = schema
+    found, inside = None, False
+    for part in list(schema_path)[:-1]:
+        node = node[part] if isinstance(node, (Mapping, list)) else None
+        inside = inside or part in ("then", "else")
+        if inside and isinstance(node, Mapping) and "x-message" in node:
+            found = node["x-message"]  # the deepest wins
+    return found
+
+
 def _shown(value: Any) -> str:
     if value is None:
         return "null"
@@ -181,7 +201,14 @@ def describe(error: Any, schema: Mapping[str, Any], subject: str | None = None) 
     node = _node(schema, error.schema_path)
     detail = error.kind.as_dict()
     custom = node.get("x-message")
+    rule = None if custom or kind == "minLength" else _rule_message(schema, error.schema_path)
     suffix = f" for {subject}" if subject else ""
+    if rule is not None:
+        return rule
+    if custom and kind in ("const", "enum", "maximum", "minimum", "maxItems", "minItems"):
+        return custom if field in custom else f"{field} {custom}"
+    if kind == "falseSchema":
+        return f"{field} is not accepted{suffix}"
     if kind == "required":
         name = _field([*path, detail["property"]])
         if list(error.schema_path)[-1:] == ["dependentRequired"]:
@@ -189,7 +216,7 @@ def describe(error: Any, schema: Mapping[str, Any], subject: str | None = None) 
                             if detail["property"] in deps and k in error.instance), "another field")
             return f"{name} is required when {_field([*path, trigger])} is given"
         return custom or f"{name} is required"
-    if custom and kind in ("anyOf", "oneOfNotValid", "pattern", "format"):
+    if custom and kind in ("anyOf", "oneOfNotValid", "pattern", "format", "not"):
         return f"{field} {custom}" if field else custom
     value = error.instance
     if kind == "type":
@@ -232,10 +259,19 @@ class ApiContract:
         self.spec = spec
         inlined = jsonschema_rs.dereference(dict(spec))
         schemas = self.schemas = inlined["components"]["schemas"]
-        mapping = spec["components"]["schemas"]["VideoGenerationRequest"]["discriminator"]["mapping"]
-        self.models: dict[str, BodySchema] = {
-            model: BodySchema(model, schemas[ref.rsplit("/", 1)[-1]], subject=model) for model, ref in mapping.items()
-        }
+        request = spec["components"]["schemas"]["VideoGenerationRequest"]
+        mapping = request["discriminator"]["mapping"]
+        by_ref: dict[str, list[str]] = {}
+        for model, ref in mapping.items():
+            by_ref.setdefault(ref, []).append(model)
+        self.models: dict[str, BodySchema] = {}  # model id -> its schema
+        self.aliases: dict[str, BodySchema] = {}  # a documented alias -> its model's schema
+        for ref, ids in by_ref.items():
+            body = BodySchema(ids[0], schemas[ref.rsplit("/", 1)[-1]], subject=ids[0], model_ids=tuple(ids))
+            self.models[ids[0]] = body
+            self.aliases.update(dict.fromkeys(ids[1:], body))
+        #: Ids EvoLink retired -> the id that replaced them (None: no successor).
+        self.retired: dict[str, str | None] = dict(request.get("x-evolink-retired") or {})
         self.task_id = jsonschema_rs.validator_for(schemas["TaskId"])
         self.task_error_codes: tuple[str, ...] = tuple(schemas["TaskErrorCode"]["enum"])
 
@@ -248,9 +284,14 @@ class ApiContract:
         model = body["model"]
         if not isinstance(model, str):
             raise invalid_request(f"model must be a string (got {_shown(model)})")
-        schema = self.models.get(model)
+        schema = self.models.get(model) or self.aliases.get(model)
         if schema is None:
-            raise invalid_request(f"model {_shown(model)} is not supported; use one of " + ", ".join(self.models))
+            if model in self.retired:
+                successor = self.retired[model]
+                hint = f"; use {successor}" if successor else ""
+                raise invalid_request(f"model {_shown(model)} was retired by EvoLink and is no longer served{hint}")
+            raise invalid_request(f"model {_shown(model)} is not supported; see GET /_mock/models for the "
+                                  f"{len(self.models)} models and their aliases")
         return schema
 
     def check_task_id(self, task_id: str) -> None:

@@ -1,8 +1,10 @@
-"""Synthetic MP4 rendering for completed tasks.
+"""Synthetic video rendering for completed tasks.
 
-The emulator serves each finished task's result as a real, playable MP4 whose
-resolution follows the task's aspect ratio (any ``W:H``) and whose container
-duration equals the requested length.  Frames are built from plain bytes, so no numpy
+The emulator serves each finished task's result as a real, playable MP4 (or MOV, where
+the request's ``output_format`` asks for it) whose resolution follows the task's aspect
+ratio (any ``W:H``) and whose container duration equals the requested length. Nothing
+is rendered at start-up: each (shape, length, sound, container) is rendered when first
+downloaded and cached.  Frames are built from plain bytes, so no numpy
 is needed; results are cached per process because the output is deterministic.
 """
 
@@ -26,7 +28,8 @@ import av
 LONG_SIDE = 320  # pixels of the longer side: small files, quick renders
 SQUARE_SIDE = 240
 MAX_RATIO = 4.0  # W:H between 1:4 and 4:1
-MIN_SECONDS, MAX_SECONDS = 1, 60
+MIN_SECONDS, MAX_SECONDS = 1, 300
+CONTENT_TYPES = {"mp4": "video/mp4", "mov": "video/quicktime"}  # container -> Content-Type
 FPS = 8
 SAMPLE_RATE = 22050
 TONE_PERIOD = 50  # samples per sine cycle: 22050 / 50 = 441 Hz
@@ -106,13 +109,13 @@ def _audio_frames(seconds: int) -> Iterator[av.AudioFrame]:
 
 
 @functools.lru_cache(maxsize=128)
-def _render(aspect_ratio: str, seconds: int, sound: bool) -> bytes:
+def _render(aspect_ratio: str, seconds: int, sound: bool, container_format: str = "mp4") -> bytes:
     # The mp4 muxer's faststart pass reopens its output by path, so it cannot
     # target a BytesIO: encode into a temporary file and read it back.
     width, height = resolution(aspect_ratio)
     with tempfile.TemporaryDirectory(prefix="mock-media-") as tmp:
-        path = os.path.join(tmp, "out.mp4")
-        with av.open(path, "w", format="mp4", options={"movflags": "faststart"}) as container:
+        path = os.path.join(tmp, f"out.{container_format}")
+        with av.open(path, "w", format=container_format, options={"movflags": "faststart"}) as container:
             codec = video_codec()
             options = {"preset": "ultrafast", "tune": "stillimage"} if codec == "libx264" else {}
             video = container.add_stream(codec, rate=FPS, options=options)
@@ -131,17 +134,25 @@ def _render(aspect_ratio: str, seconds: int, sound: bool) -> bytes:
             return fh.read()
 
 
-def render_mp4(aspect_ratio: str, seconds: int, sound: bool = False) -> bytes:
-    """Render (or fetch from cache) an MP4 of ``seconds`` seconds in ``aspect_ratio``.
+def render_video(aspect_ratio: str, seconds: int, sound: bool = False, container_format: str = "mp4") -> bytes:
+    """Render (or fetch from cache) a video of ``seconds`` seconds in ``aspect_ratio``.
 
-    Raises ``ValueError`` for an aspect ratio that is not ``W:H`` (1:4 to 4:1) or a duration
-    that is not an integer in ``1..60``.  With ``sound`` an AAC mono tone track is added.
+    ``container_format`` is ``mp4`` or ``mov`` (QuickTime). Raises ``ValueError`` for an aspect
+    ratio that is not ``W:H`` (1:4 to 4:1), a duration that is not an integer in ``1..300`` or
+    another container. With ``sound`` an AAC mono tone track is added.
     """
     resolution(aspect_ratio)
     if not isinstance(seconds, int) or isinstance(seconds, bool) or not MIN_SECONDS <= seconds <= MAX_SECONDS:
         raise ValueError(f"seconds must be an integer in {MIN_SECONDS}..{MAX_SECONDS}, got {seconds!r}")
+    if container_format not in CONTENT_TYPES:
+        raise ValueError(f"container_format must be one of {sorted(CONTENT_TYPES)}, got {container_format!r}")
     with _LOCK:
-        return _render(aspect_ratio, seconds, bool(sound))
+        return _render(aspect_ratio, seconds, bool(sound), container_format)
+
+
+def render_mp4(aspect_ratio: str, seconds: int, sound: bool = False) -> bytes:
+    """:func:`render_video` in an MP4 container."""
+    return render_video(aspect_ratio, seconds, sound)
 
 
 @functools.cache
@@ -152,19 +163,23 @@ def _cache_dir() -> Path:
     return folder
 
 
-def result_file(aspect_ratio: str, seconds: int, sound: bool = False) -> tuple[Path, os.stat_result]:
-    """The MP4 of :func:`render_mp4` as a file (written once per process) and its ``os.stat`` result.
+def result_file(aspect_ratio: str, seconds: int, sound: bool = False, container_format: str = "mp4"
+                ) -> tuple[Path, os.stat_result]:
+    """The video of :func:`render_video` as a file (written once per process) and its ``os.stat`` result.
 
     Served as a file, a result answers byte ranges, HEAD and conditional requests like the object
     store behind real result links. A file removed behind the emulator's back is written again.
-    Raises ``ValueError`` as :func:`render_mp4` does.
+    Raises ``ValueError`` as :func:`render_video` does.
     """
     resolution(aspect_ratio)  # a W:H of digits: safe in a file name
-    path = _cache_dir() / f"{aspect_ratio.replace(':', 'x')}-{seconds}s-{'sound' if sound else 'silent'}.mp4"
+    if container_format not in CONTENT_TYPES:
+        raise ValueError(f"container_format must be one of {sorted(CONTENT_TYPES)}, got {container_format!r}")
+    name = f"{aspect_ratio.replace(':', 'x')}-{seconds}s-{'sound' if sound else 'silent'}.{container_format}"
+    path = _cache_dir() / name
     try:
         return path, os.stat(path)
     except FileNotFoundError:
-        data = render_mp4(aspect_ratio, seconds, sound)
+        data = render_video(aspect_ratio, seconds, sound, container_format)
         partial = path.with_suffix(f".{threading.get_ident()}.part")
         partial.write_bytes(data)
         os.replace(partial, path)  # atomic: a reader never sees half a file
@@ -172,10 +187,11 @@ def result_file(aspect_ratio: str, seconds: int, sound: bool = False) -> tuple[P
 
 
 def probe_mp4(data: bytes) -> dict[str, Any]:
-    """Read back an MP4's duration (s), video size and codec, and whether it has audio."""
+    """Read back an MP4's (or MOV's) duration (s), video size and codec, container and whether it has audio."""
     with av.open(io.BytesIO(data), "r") as container:
         video = container.streams.video[0]
         return {
+            "format": container.format.name,
             "duration": container.duration / av.time_base,
             "width": video.codec_context.width,
             "height": video.codec_context.height,

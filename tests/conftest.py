@@ -1,12 +1,18 @@
 """Shared fixtures: one real uvicorn emulator per test session (manual clock), a private redis-server."""
 from __future__ import annotations
 
+import contextlib
+import os
+import queue
+import re
 import shutil
 import socket
 import subprocess
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,11 +20,63 @@ import pytest
 
 from contracts.server import LiveServer
 from mock_server import Settings
+from mock_server.families import registry
 
+#: ``make test-deep`` (``EVOLINK_CONTRACT_DEEP=1``): every per-model case on every model, not a sample.
+DEEP = os.environ.get("EVOLINK_CONTRACT_DEEP", "") not in ("", "0")
 T2V = "kling-o3-text-to-video"
 I2V = "kling-o3-image-to-video"
 REF = "kling-o3-reference-to-video"
 EDIT = "kling-o3-video-edit"
+
+
+def representative_models() -> list[str]:
+    """A few models that stand for all 74: the first of each family, then, in contract order, each
+    model that brings a capability, a create-answer shape, a billing unit or a duration kind the
+    ones before it lacked."""
+    chosen: list[str] = []
+    seen: set[tuple[str, object]] = set()
+    for spec in registry().values():
+        traits = {("family", spec.family), ("shape", spec.create_shape), ("unit", spec.unit),
+                  ("billed", spec.billed), ("durations", bool(spec.durations.ranges)),
+                  ("specials", bool(spec.durations.values) and bool(spec.durations.ranges))}
+        traits |= {("capability", capability) for capability in spec.capabilities}
+        if traits - seen:
+            chosen.append(spec.id)
+            seen |= traits
+    return chosen
+
+
+def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float) -> str:
+    """Block until the process prints a line containing ``needle`` (a reader thread feeds a queue)."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()], daemon=True).start()
+    seen = []
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        seen.append(line)
+        if needle in line:
+            return line
+    raise AssertionError(f"never saw {needle!r}; output was:\n{''.join(seen)}")
+
+
+@contextlib.contextmanager
+def serving(command: list[str], env: Mapping[str, str], cwd: Path | None = None) -> Iterator[str]:
+    """Run an ``evolink-mock serve`` command until the block ends; yields its base URL (from uvicorn's line)."""
+    proc = subprocess.Popen(command, cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        running = wait_for_line(proc, "Uvicorn running on", timeout=60)
+        found = re.search(r"http://127\.0\.0\.1:\d+", running)
+        assert found is not None, running
+        yield found.group(0)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 class Api:

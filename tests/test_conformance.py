@@ -11,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from contracts.contract_tests import TestApiWorkflows, test_admin_operation, test_api_operation  # noqa: F401
+from contracts.contract_tests import (  # noqa: F401
+    TestApiWorkflows,
+    test_admin_operation,
+    test_api_operation,
+    test_create_per_model,
+)
 from contracts.server import LiveServer
 from mock_server import Settings
 

@@ -8,6 +8,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -211,15 +212,16 @@ def test_pages_watching_one_view_share_one_build_per_tick_and_a_change_ticks_at_
 
 
 # -- GET /_mock/models ---------------------------------------------------------------------------------
-def test_models_lists_every_model_with_its_prices_and_marks_the_assumed_ones(api: Api) -> None:
+def test_models_lists_every_model_and_alias_with_its_prices_and_marks_the_assumed_ones(api: Api) -> None:
     models = api.http.get("/_mock/models").json()
-    assert [m["id"] for m in models] == list(registry())
+    assert [m["id"] for m in models if "alias_of" not in m] == list(registry())
+    assert {m["id"]: m["alias_of"] for m in models if "alias_of" in m} == registry().aliases
     for model in models:
         spec = registry()[model["id"]]
-        rates = {(p["quality"], p["sound"]): (p["credits"], p["assumed"]) for p in model["prices"]}
-        assert rates == {key: (float(rate.credits) if rate.credits % 1 else int(rate.credits), rate.assumed)
-                         for key, rate in spec.rates.items()}
-        assert model["assumed"] == any(rate.assumed for rate in spec.rates.values())
+        rows = {(p.get(spec.tier_field), p.get("sound", False), p.get("duration")):
+                (Decimal(str(p["credits"])), p["unit"], p["assumed"]) for p in model["prices"]}
+        assert rows == {key: (rate.credits, spec.unit, rate.assumed) for key, rate in spec.rates.items()}
+        assert model["assumed"] == spec.assumed
         assert model["family"] == spec.family and model["modes"] == list(spec.modes)
     t2v = next(m for m in models if m["id"] == T2V)
     assert {(p["quality"], p["sound"]) for p in t2v["prices"] if p["assumed"]} == {("4k", False), ("4k", True)}

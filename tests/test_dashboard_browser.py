@@ -195,8 +195,10 @@ def test_accounts_show_the_ledger_and_models_mark_assumed_prices(page: Page, liv
     page.get_by_role("link", name="Models and prices").click()
     t2v = page.locator('#models-rows tr[data-key="kling-o3-text-to-video"]')
     expect(t2v.locator("li.assumed")).to_have_count(2)  # 4k, with and without sound
-    page.get_by_label("Find a model").fill("edit")
-    expect(page.locator("#models-rows tr")).to_have_count(1)
+    page.get_by_label("Find a model").fill("veo3.1-fast")
+    expect(page.locator("#models-rows tr")).to_have_count(2)  # the model and its alias
+    expect(page.locator('#models-rows tr[data-key="veo3.1-fast"]')).to_contain_text("alias of veo3.1-fast-beta")
+    expect(page.locator('#models-rows tr[data-key="veo3.1-fast"]')).to_contain_text("720p: 25.7/call")
 
 
 def test_with_an_admin_token_the_page_shows_nothing_until_it_is_entered(browser: Browser) -> None:

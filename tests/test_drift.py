@@ -19,6 +19,7 @@ from contracts.drift.probes import catalogue
 from contracts.drift.samples import DRIFTED_SAMPLE, DRIFTS, EMULATOR_SAMPLE
 from contracts.server import LiveServer
 from mock_server import Settings
+from mock_server.families import registry
 from mock_server.resources import fixtures_dir
 
 KEY = "sk-drift-SECRET-7f3a9c21e5"
@@ -138,6 +139,22 @@ def drifted() -> Iterator[LiveServer]:
 
 
 # -- against the emulator itself ------------------------------------------------------------------------
+def test_every_model_has_its_own_free_probes_keyed_by_its_id() -> None:
+    probes = {probe.name: probe for probe in catalogue()}
+    assert len(probes) == len(catalogue())  # no duplicate names
+    for model, spec in registry().items():
+        for case, value in spec.durations.outside():
+            assert probes[f"duration_{case}_{model}"].body["duration"] == value
+    for name in ("duration_not_listed_veo-3.1-generate-preview", "duration_below_min_seedance-2.5-text-to-video",
+                 "duration_above_max_gemini-omni-flash-text-to-video", "quality_not_in_enum_sora-2-pro-preview",
+                 "image_urls_refused_seedance-2.0-text-to-video"):
+        assert name in probes, name
+    # the role probes pick their models by capability
+    assert registry()[probes["multi_shot_sum_mismatch"].body["model"]].has("multi_shot")
+    assert registry()[probes["elements_with_start_frame_i2v"].body["model"]].has("elements")
+    assert registry()[probes["image_end_without_start"].body["model"]].has("last_frame")
+
+
 def test_the_emulator_does_not_drift_from_itself_and_budget_0_creates_no_task(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with LiveServer(Settings(speed=0)) as server:
@@ -224,7 +241,7 @@ def test_every_drift_of_a_drifted_upstream_is_named(capsys: pytest.CaptureFixtur
         "credits: missing key: expected data.token.used_credits / actual absent",
         f"{ABOVE_MAX}: status: expected 400 / actual 200",
         f"{ABOVE_MAX}: accepted: expected refused (no task created) / actual 200: task task-unified-",
-        f"{ABOVE_MAX}: schema VideoGenerationTask usage.billing_rule: expected valid / actual",
+        f"{ABOVE_MAX}: schema VideoGenerationCreated usage.billing_rule: expected valid / actual",
     ]
     for line in expected_lines:
         assert line in out, line

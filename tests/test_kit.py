@@ -167,6 +167,7 @@ def test_factory_bodies_conform(seed: int) -> None:
         assert report.ok and not report.unknown_fields, (name, str(report))
 
 
+@pytest.mark.evolink(credits=10**7)  # every variant of every model
 def test_factory_bodies_are_accepted_by_the_emulator(evolink_mock: EvolinkHandle) -> None:
     with httpx.Client(base_url=evolink_mock.base_url, headers={"Authorization": f"Bearer {evolink_mock.api_key}"},
                       timeout=30) as http:

@@ -3,38 +3,18 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import re
 import subprocess
 import sys
 import sysconfig
-import threading
-import time
 import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-wheel-check-0001"
-
-
-def _wait_for_line(proc: subprocess.Popen, needle: str, timeout: float) -> str:
-    """Block until the process prints a line containing ``needle`` (a reader thread feeds a queue)."""
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    seen = []
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            line = lines.get(timeout=left)
-        except queue.Empty:
-            break
-        seen.append(line)
-        if needle in line:
-            return line
-    raise AssertionError(f"never saw {needle!r}; output was:\n{''.join(seen)}")
 
 
 def _call(method: str, url: str, body: dict | None = None) -> dict:
@@ -78,11 +58,7 @@ def test_installed_wheel_serves_a_task_outside_the_checkout(wheel: Path, tmp_pat
                                     cwd=tmp_path, env=env, text=True).strip()
     assert where.startswith(purelib) and where.endswith("_data/openapi.yaml")
 
-    proc = subprocess.Popen([str(venv / "bin" / "evolink-mock"), "serve", "--port", "0", "--speed", "0"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        running = _wait_for_line(proc, "Uvicorn running on", timeout=60)
-        base = re.search(r"http://127\.0\.0\.1:\d+", running).group(0)  # port 0: uvicorn picked a free one
+    with serving([str(venv / "bin" / "evolink-mock"), "serve", "--port", "0", "--speed", "0"], env, tmp_path) as base:
         task = _call("POST", f"{base}/v1/videos/generations", {"model": "kling-o3-text-to-video", "prompt": "x"})
         assert task["usage"]["credits_reserved"] == 27
         _call("POST", f"{base}/_mock/clock/advance", {"seconds": 3600})
@@ -92,6 +68,3 @@ def test_installed_wheel_serves_a_task_outside_the_checkout(wheel: Path, tmp_pat
             assert response.read()[4:8] == b"ftyp"
         with urllib.request.urlopen(f"{base}/_mock/ui/app.js", timeout=30) as response:  # the dashboard's files
             assert b"/_mock/ui/events" in response.read()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

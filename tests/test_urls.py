@@ -95,6 +95,8 @@ def url_fields() -> Iterator[tuple[str, str, bool]]:
     pattern = api_contract().schemas["MediaUrl"]["pattern"]
     for model, body in api_contract().models.items():
         for name, prop in body.schema["properties"].items():
+            if not isinstance(prop, dict):  # ``false``: a field the model refuses
+                continue
             if prop.get("pattern") == pattern:
                 yield model, name, False
             elif prop.get("items", {}).get("pattern") == pattern:

@@ -3,8 +3,8 @@
 A probe carries no expected status: the in-process emulator answers the same
 request and that answer is the expectation. A probe may add expectations on
 the error message (``names`` / ``not_names``). Bodies start from the
-contract's own examples, trimmed to the cheapest settings (the minimum
-duration, 720p), so a probe a target unexpectedly accepts costs as little as
+contract's own examples, trimmed to the cheapest settings (the shortest
+duration, the default quality), so a probe a target unexpectedly accepts costs as little as
 possible.
 
 Some mock choices are leniencies (the emulator accepts ``sound: true`` or
@@ -109,16 +109,16 @@ def _examples() -> dict[str, dict[str, Any]]:
 
 
 def base(role: str, **changes: Any) -> dict[str, Any]:
-    """A model's example body at its cheapest (minimum duration, default quality, no callback), then ``changes``.
+    """A model's example body at its cheapest (shortest duration, default quality, no callback), then ``changes``.
 
     ``role`` is a model id, or ``t2v``, ``i2v``, ``ref``, ``edit``: the first model of that kind.
     A change to ``_DROP`` removes the field.
     """
     model = _model(role)
     body = {k: v for k, v in copy.deepcopy(_examples()[model]).items() if k not in ("callback_url", "quality")}
-    duration = _properties(model).get("duration")
-    if duration is not None:
-        body["duration"] = duration["minimum"]
+    shortest = registry()[model].durations.shortest
+    if shortest is not None:
+        body["duration"] = shortest
     body.update(changes)
     return {k: v for k, v in body.items() if v is not _DROP}
 
@@ -208,23 +208,37 @@ def _facts() -> Iterator[Probe]:
                     relies_on=LATE_ERROR_GUARD)
 
 
-def _schema_rules() -> Iterator[Probe]:
-    """One probe per validation rule of the contract: ranges, enums, lengths, counts, references."""
-    for model in registry():
-        props = _properties(model)
-        duration = props.get("duration")
-        if duration is not None:
-            low, high = duration["minimum"], duration["maximum"]
-            yield Probe(f"duration_below_min_{model}", f"duration {low - 1} on {model} (range {low}-{high}).",
-                        body=base(model, duration=low - 1), names=("duration",))
-            yield Probe(f"duration_above_max_{model}", f"duration {high + 1} on {model} (range {low}-{high}).",
-                        body=base(model, duration=high + 1), names=("duration",))
-        for field_name, sub in props.items():
-            if "enum" in sub:
+def _per_model() -> Iterator[Probe]:
+    """Each model's own refusals, named ``<rule>_<model id>``: durations just outside what it accepts
+    (ranges, fixed lists, special values), a value outside each of its enums, each field it refuses."""
+    for model, spec in registry().items():
+        durations = spec.durations
+        for case, value in durations.outside():
+            yield Probe(f"duration_{case}_{model}", f"duration {value} on {model} (accepted: {durations.describe()}).",
+                        body=base(model, duration=value), names=("duration",))
+        for field_name, sub in _properties(model).items():
+            if sub is False:
+                yield Probe(f"{field_name}_refused_{model}", f"{field_name} on {model}, whose docs refuse it.",
+                            body=base(model, **{field_name: _refused_value(field_name)}), names=(field_name,))
+            elif field_name not in ("model", "duration") and "enum" in sub:
                 wrong = _not_in(field_name, sub["enum"])
                 yield Probe(f"{field_name}_not_in_enum_{model}", f"{field_name} {wrong!r} on {model} "
                             f"(allowed: {', '.join(map(str, sub['enum']))}).",
                             body=base(model, **{field_name: wrong}), names=(field_name,))
+
+
+def _refused_value(field_name: str) -> Any:
+    """A plausible value for a field some model refuses (a URL list, a URL, an object or a string)."""
+    if field_name.endswith("_urls"):
+        return _images(1)
+    if field_name.startswith(("image_", "video")):
+        return "https://example.com/drift.jpg"
+    return {} if field_name == "model_params" else "16:9"
+
+
+def _schema_rules() -> Iterator[Probe]:
+    """One probe per validation rule of the contract: ranges, enums, lengths, counts, references."""
+    yield from _per_model()
     limit = api_contract().schemas["Prompt"]["maxLength"]
     yield Probe("prompt_too_long", f"A prompt of {limit + 1} characters (at most {limit}).",
                 body=base("t2v", prompt="x" * (limit + 1)), names=("prompt",))
@@ -253,7 +267,7 @@ def _schema_rules() -> Iterator[Probe]:
 def _multi_shot() -> Iterator[Probe]:
     shots = api_contract().schemas["ShotModelParams"]["properties"]["multi_prompt"]
     shot_prompt = api_contract().schemas["Shot"]["properties"]["prompt"]["maxLength"]
-    low = _properties(_model("t2v"))["duration"]["minimum"]
+    low = registry()[_model("t2v")].durations.shortest or 1
     yield Probe("multi_shot_sum_mismatch", f"Shots of 1 s + 1 s for a {low} s video: the durations must add up.",
                 body=base("t2v", model_params=_shots(1, 1)), names=("multi_prompt",))
     params = _shots(1, low - 1)
@@ -302,8 +316,11 @@ def _media_counts() -> Iterator[Probe]:
 
 def _not_in(field_name: str, allowed: list[Any]) -> Any:
     """A value another model allows for this field but this one does not, else a made-up one."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in allowed):
+        return max(allowed) + 1
     for model in registry():
-        for value in _properties(model).get(field_name, {}).get("enum", ()):
+        sub = _properties(model).get(field_name)
+        for value in sub.get("enum", ()) if isinstance(sub, dict) else ():
             if isinstance(value, str) and value not in allowed:
                 return value
     return "unsupported"
@@ -311,7 +328,7 @@ def _not_in(field_name: str, allowed: list[Any]) -> Any:
 
 def _paid() -> Iterator[Probe]:
     model = _model("t2v")
-    duration = _properties(model)["duration"]["minimum"]
+    duration = registry()[model].durations.shortest
     quality = _properties(model)["quality"]["default"]
     yield Probe(f"text_to_video_{duration}s_{quality}", f"A real {duration} s {quality} text-to-video: create, "
                 "poll to completed, download the MP4, check the charge on /v1/credits.",

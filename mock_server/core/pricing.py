@@ -1,21 +1,37 @@
-"""Prices and billed seconds, in exact decimals (credits, 4 decimal places).
+"""Prices, output seconds and billed quantities, in exact decimals (credits, 4 decimal places).
 
-A task's price is its model's rate (by quality and sound) times its billed
-seconds; the whole price is reserved at creation. Money is exact: 5.4 x 5 is
-27, not 27.000000000000004, so a balance of exactly 27 covers a 27-credit task.
+A task's price is its model's rate (by tier, sound and, for per-call tables, duration) times
+what is billed: the output seconds (``unit: second``), plus the input videos' seconds for
+input-plus-output billing, or one call (``unit: call``); then each price factor
+(``content_filter: false`` x1.1, ``n`` videos...). The whole price is reserved at creation.
+Money is exact: 5.4 x 5 is 27, not 27.000000000000004, so a balance of exactly 27 covers a
+27-credit task.
 
-Prices: https://evolink.ai/kling-o3
+Prices: https://evolink.ai/kling-o3 and each model's ``pricing.source`` (see the registry).
 """
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, NamedTuple
 
 from ..families import ModelSpec
+from ..families.registry import INPUT, Rate, RateKey
 
 PLACES = Decimal("0.0001")
+ONE = Decimal(1)
 DEFAULT_INPUT_SECONDS = 5.0
+_VIDEO_FIELDS = ("video_url", "video")
+
+
+class Quote(NamedTuple):
+    """A request's output seconds, its price (credits) and whether that price is an assumed one."""
+
+    seconds: int
+    price: Decimal
+    assumed: bool
 
 
 def credits(value: Decimal | int | float | str) -> Decimal:
@@ -29,22 +45,84 @@ def as_number(value: Decimal) -> float | int:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def billed_seconds(spec: ModelSpec, duration: object, input_seconds: float | None) -> int:
-    """Output seconds, which are the billed seconds.
+def _clamped(spec: ModelSpec, seconds: int) -> int:
+    high = spec.max_billed_seconds if spec.max_billed_seconds is not None else seconds
+    return min(high, max(spec.min_billed_seconds, seconds))
 
-    With ``edit_billing`` the output follows the input video: its length rounded
-    up and clamped to the model's range. Other models bill their ``duration``
-    (at least the model's minimum).
+
+def output_seconds(spec: ModelSpec, values: Mapping[str, Any], input_seconds: float | None) -> int:
+    """The result's length in seconds (``video_duration``).
+
+    A fixed length (``output.seconds``); the input media's length rounded up and clamped to the
+    model's range (``edit_billing``, or a ``duration`` value mapped to ``input``); the seconds a
+    special ``duration`` value stands for (``-1``, ``"auto"``); else ``duration`` rounded up (a
+    JSON number on some models), at least the model's minimum. An element is 0 s.
     """
-    if "edit_billing" in spec.capabilities:
-        seconds = math.ceil(input_seconds if input_seconds is not None else DEFAULT_INPUT_SECONDS)
-        high = spec.max_billed_seconds if spec.max_billed_seconds is not None else seconds
-        return min(high, max(spec.min_billed_seconds, seconds))
-    whole = int(duration) if isinstance(duration, (int, float)) and not isinstance(duration, bool) else 0
+    if spec.fixed_seconds is not None:
+        return spec.fixed_seconds
+    if spec.result_kind != "video":
+        return 0
+    duration = values.get("duration")
+    special = spec.auto_seconds.get(duration) if isinstance(duration, (int, str)) else None
+    if special == INPUT or (special is None and spec.has("edit_billing")):
+        return _clamped(spec, math.ceil(input_seconds if input_seconds is not None else DEFAULT_INPUT_SECONDS))
+    if isinstance(special, int):
+        return special
+    whole = math.ceil(duration) if isinstance(duration, (int, float)) and not isinstance(duration, bool) else 0
     return max(spec.min_billed_seconds, whole)
 
 
-@functools.lru_cache(maxsize=1024)
-def price(spec: ModelSpec, seconds: int, quality: str | None, sound: bool) -> Decimal:
-    """The task's full price: the rate x seconds, exact (a few hundred distinct values: cached)."""
-    return credits(spec.rate(quality, sound).credits * seconds)
+def _videos(values: Mapping[str, Any]) -> int:
+    urls = values.get("video_urls")
+    if isinstance(urls, list) and urls:
+        return len(urls)
+    return 1 if any(values.get(name) for name in _VIDEO_FIELDS) else 0
+
+
+def billed_quantity(spec: ModelSpec, seconds: int, values: Mapping[str, Any], input_seconds: float | None) -> Decimal:
+    """What the rate is multiplied by: one call, or the output seconds plus any billed input seconds."""
+    if spec.unit == "call":
+        return ONE
+    quantity = Decimal(seconds)
+    if spec.billed == "input_plus_output":
+        videos = _videos(values)
+        if videos:
+            each = Decimal(str(input_seconds if input_seconds is not None else DEFAULT_INPUT_SECONDS))
+            caps = spec.input_seconds_per_video
+            if caps:
+                each = min(each, caps[min(videos, len(caps)) - 1])
+            part = each * videos
+            if spec.input_max_seconds is not None:
+                part = min(part, spec.input_max_seconds)
+            quantity += part
+    return quantity
+
+
+def factor(spec: ModelSpec, values: Mapping[str, Any]) -> Decimal:
+    """The product of the model's price factors that apply to this request."""
+    total = ONE
+    for each in spec.factors:
+        value = values.get(each.field, spec.defaults.get(each.field))
+        if each.multiply:
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                total *= value
+        elif value == each.equals and type(value) is type(each.equals):
+            total *= each.factor
+    return total
+
+
+@functools.lru_cache(maxsize=4096)
+def _price(rate: Decimal, quantity: Decimal, times: Decimal) -> Decimal:
+    return credits(rate * quantity * times)
+
+
+def quote(spec: ModelSpec, values: Mapping[str, Any], input_seconds: float | None,
+          rates: Mapping[RateKey, Rate] | None = None) -> Quote:
+    """Output seconds and the full price of a request (``values``: the body with the schema's defaults).
+
+    ``rates`` replaces the model's own (price overrides of the account's user group).
+    """
+    seconds = output_seconds(spec, values, input_seconds)
+    rate = (rates or spec.rates)[spec.rate_key(spec.tier(values), spec.sound(values), seconds)]
+    price = _price(rate.credits, billed_quantity(spec, seconds, values, input_seconds), factor(spec, values))
+    return Quote(seconds, price, rate.assumed)

@@ -122,6 +122,16 @@ def media_count(view: RequestView, _: RuleContext) -> str | None:
     return None
 
 
+@rule("image_urls", "video_urls", "audio_urls")
+def media_totals(view: RequestView, _: RuleContext) -> str | None:
+    """Items across several media fields within the model's total (``limits.totals``)."""
+    for fields, most in view.spec.totals:
+        count = sum(len(value) for name in fields if isinstance(value := view.body.get(name), list))
+        if count > most:
+            return f"{' + '.join(fields)} must have at most {most} items together for {view.spec.id} (got {count})"
+    return None
+
+
 @rule("image_end", "image_start", "image_urls")
 def image_end_needs_two_images_at_most(view: RequestView, _: RuleContext) -> str | None:
     """``image_end`` is refused when the request carries more images than the limit."""
@@ -147,6 +157,8 @@ def multi_shot_durations(view: RequestView, ctx: RuleContext) -> str | None:
     if "model_params" not in view.body or not view.multi_shot:
         return None
     shots = view.params.get("multi_prompt") or ()
+    if not shots:  # shots the model makes itself (shot_type intelligence)
+        return None
     total = sum(int(shot["duration"]) for shot in shots)
     duration = int(view.body.get("duration", ctx.default_duration or 0))
     if total != duration:

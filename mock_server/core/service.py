@@ -37,6 +37,8 @@ from ..errors import (
     unauthorized,
 )
 from ..families import ModelSpec, Registry, registry
+from ..families.prices import PriceBook
+from ..families.prices import load as load_prices
 from ..families.registry import QUEUE_SECONDS
 from ..redaction import KEY_ID, key_id, redact
 from ..store import Store, open_store
@@ -51,7 +53,7 @@ from .records import builder
 from .tasks import Task
 
 KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_-]{8,}")
-DEFAULT_ASPECT_RATIO = "16:9"  # the result video's shape when the request names none
+DEFAULT_ASPECT_RATIO = "16:9"  # the result video's shape when the request names none (or adaptive, auto...)
 TASK_DRAWS = "task"
 _JITTER_LOW, _JITTER_SPAN = 0.9, 0.2  # processing: the model's estimate, +-10%
 _EVERYTHING = sys.maxsize
@@ -94,15 +96,36 @@ _OUTPUT_ASPECT_RATIOS: dict[str, str] = {}  # requested -> rendered (the schemas
 
 
 def _output_aspect_ratio(requested: object) -> str:
-    """The result video's shape: the requested ``W:H``, else (none, ``auto``, ``adaptive``) 16:9."""
+    """The result video's shape: the requested ``W:H`` (or a ``WxH`` size), else (none, ``auto``,
+    ``adaptive``, ``keep_ratio``: the input's shape, unknown here) 16:9."""
     if not isinstance(requested, str):
         return DEFAULT_ASPECT_RATIO
     known = _OUTPUT_ASPECT_RATIOS.get(requested)
     if known is None:
-        known = sys.intern(requested) if media.is_aspect_ratio(requested) else DEFAULT_ASPECT_RATIO
+        ratio = requested.replace("x", ":", 1) if requested.count("x") == 1 else requested
+        known = sys.intern(ratio) if media.is_aspect_ratio(ratio) else DEFAULT_ASPECT_RATIO
         if len(_OUTPUT_ASPECT_RATIOS) < 256:
             _OUTPUT_ASPECT_RATIOS[requested] = known
     return known
+
+
+def _output(spec: ModelSpec, values: Mapping[str, Any]) -> str:
+    """What the task makes: ``mp4`` or ``mov`` (``output_format``), or ``element``."""
+    if spec.result_kind != "video":
+        return spec.result_kind
+    chosen = values.get(spec.format_field) if spec.format_field else None
+    return "mov" if chosen == "mov" else "mp4"
+
+
+def _late_failure(spec: ModelSpec, values: Mapping[str, Any]) -> scenarios.Scenario:
+    """The scenario of a request accepted now that fails later (a ``late_failures`` entry), else none."""
+    prompt = values.get("prompt")
+    if not spec.late_failures or not isinstance(prompt, str):
+        return scenarios.NONE
+    for failure in spec.late_failures:
+        if failure.prompt.search(prompt) and any(values.get(k) != v for k, v in failure.requires.items()):
+            return scenarios.Scenario(fail=failure.fail)
+    return scenarios.NONE
 
 
 def _forgettable(task: Task) -> bool:
@@ -143,6 +166,7 @@ class Emulator:
         self._listeners: list[Callable[[], None]] = []
         self._rules = {spec.id: rules.RuleContext(self.settings.allow_local_callbacks, spec.defaults.get("duration"))
                        for spec in self.registry.values()}
+        self.prices: PriceBook = load_prices(self.settings.prices, self.registry)
 
     @property
     def store_kind(self) -> str:
@@ -294,7 +318,9 @@ class Emulator:
         rules.check(spec, body, self._rules[spec.id])
         codes = self.contract.task_error_codes
         prompt = body.get("prompt")
-        requested = self._scenario(spec, scenarios.from_request(scenario_header, prompt, codes))
+        values = {**spec.defaults, **body}
+        requested = self._scenario(spec, scenarios.from_request(scenario_header, prompt, codes,
+                                                                _late_failure(spec, values)))
         if account.models is not None and spec.id not in account.models:
             raise model_access_denied(spec.id)
         if has_faults is None:
@@ -303,9 +329,10 @@ class Emulator:
         try:
             scenario = requested
             if fired:  # the request's own items win over the rules'
-                imposed = scenarios.parse(";".join(rule.imposed() for rule in fired), codes)
+                imposed = scenarios.parse(";".join(rule.imposed() for rule in fired), codes,
+                                          _late_failure(spec, values))
                 scenario = self._scenario(spec, scenarios.from_request(scenario_header, prompt, codes, imposed))
-            task = self._new_task(spec, account.key, {**spec.defaults, **body}, scenario, base_url)
+            task = self._new_task(spec, account, values, scenario, base_url)
             most = self.settings.max_concurrent
             self._store.create_task(task, lambda account: ledger.reserve(account, task, task.created, most))
         except BaseException as refused:
@@ -325,12 +352,13 @@ class Emulator:
             self._store.evict(self.settings.max_tasks, _forgettable)
         return task, ignored
 
-    def _new_task(self, spec: ModelSpec, key: str, values: Mapping[str, Any], scenario: scenarios.Scenario,
+    def _new_task(self, spec: ModelSpec, account: Account, values: Mapping[str, Any], scenario: scenarios.Scenario,
                   base_url: str) -> Task:
         """The task record: price, timeline and id from the request, the scenario and this task's draws."""
-        quality = values.get("quality")
-        sound = "audio_switch" in spec.capabilities and values.get("sound") in ("on", True)
-        seconds = pricing.billed_seconds(spec, values.get("duration"), scenario.input_seconds)
+        quality = spec.tier(values)
+        sound = spec.sound(values)
+        seconds, price, assumed = pricing.quote(spec, values, scenario.input_seconds,
+                                                self.prices.rates(account.user_group, spec))
         nominal, estimated = spec.timing(seconds, quality)
         now = math.floor(self.now())  # whole seconds, as the public ``created`` shows it
         position = self._store.next_number(TASK_DRAWS)
@@ -339,17 +367,18 @@ class Emulator:
         queue = scenario.queue if scenario.queue is not None else low + (high - low) * queue_draw
         processing = scenario.processing or nominal * (_JITTER_LOW + _JITTER_SPAN * processing_draw)
         return _task((  # every field, in order: this is every create
-            _id_prefix(now) + suffix, key, spec.id, now, queue, processing, scenario.fail,
-            scenario.stuck, pricing.price(spec, seconds, quality, sound), seconds,
+            _id_prefix(now) + suffix, account.key, spec.id, now, queue, processing, scenario.fail,
+            scenario.stuck, price, seconds,
             _output_aspect_ratio(values.get("aspect_ratio")), sys.intern(quality) if isinstance(quality, str) else None,
             sound, estimated, values.get("callback_url"), sys.intern(base_url),
-            "" if scenario is scenarios.NONE else scenario.describe(), position, None, None))
+            "" if scenario is scenarios.NONE else scenario.describe(), position, None, None,
+            _output(spec, values), assumed))
 
     @staticmethod
     def _scenario(spec: ModelSpec, scenario: scenarios.Scenario) -> scenarios.Scenario:
-        if scenario.input_seconds is not None and not spec.has("edit_billing"):
-            raise invalid_request(f"scenario item input_seconds applies only to models billed on their input "
-                                  f"video, not {spec.id}")
+        if scenario.input_seconds is not None and not spec.reads_input_length:
+            raise invalid_request(f"scenario item input_seconds applies only to models whose output or bill follows "
+                                  f"their input media's length, not {spec.id}")
         return scenario
 
     def owned_task(self, account: Account, task_id: str) -> Task:
@@ -415,8 +444,15 @@ class Emulator:
         return task
 
     def cancel(self, task_id: str) -> Task:
-        """Cancel an unfinished task (admin): it fails ``request_cancelled``, refunded, callback sent."""
+        """Cancel an unfinished task (admin): it fails ``request_cancelled``, refunded, callback sent.
+
+        409 for a model whose tasks cannot be cancelled (``can_cancel`` is always false there).
+        """
         now = self.now()
+        known = self._store.task(task_id)
+        if known is not None and not self.registry[known.model].cancellable:
+            raise ApiError(409, "task_not_cancellable", f"{known.model} tasks cannot be cancelled",
+                           "invalid_request_error")
         try:
             cancelled = self._store.cancel_task(task_id, _canceller(now))
         except NoSuchTask:

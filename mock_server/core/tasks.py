@@ -68,6 +68,8 @@ class Task(NamedTuple):
     seq: int  # creation order: the position of the task's draws
     cancelled_at: float | None = None
     settled: str | None = None  # CHARGED or REFUNDED once billing is final
+    output: str = "mp4"  # the result: an ``mp4`` or ``mov`` video, or an ``element`` id
+    assumed: bool = False  # the price is an assumed one (EvoLink publishes none)
 
     @property
     def starts(self) -> float:

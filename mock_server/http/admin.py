@@ -15,7 +15,7 @@ from ..contract import admin_contract
 from ..core import faults
 from ..core.ledger import Account
 from ..core.service import KEY_PATTERN, Emulator
-from ..core.views import account_body, admin_task_body, callback_body, ledger_entry_body, model_body
+from ..core.views import account_body, admin_task_body, callback_body, ledger_entry_body, models_body
 from ..errors import ApiError, invalid_request, not_found
 from ..redaction import redact
 from .links import base_url
@@ -115,7 +115,8 @@ async def get_ledger(request: Request) -> Response:
 async def put_account(request: Request) -> Response:
     key = _key(request)
     body = await _body(request, "putAccount")
-    account = _emulator(request).put_account(key, Decimal(str(body["granted"])), body.get("models"))
+    account = _emulator(request).put_account(key, Decimal(str(body["granted"])), body.get("models"),
+                                             body.get("user_group"))
     return JSONResponse(account_body(account))
 
 
@@ -135,14 +136,15 @@ async def list_tasks(request: Request) -> Response:
     tasks = emulator.tasks(emulator.key_of(query["key"]) if "key" in query else None)
     now, base = emulator.clock.now(), base_url(request.scope)
     shown = tasks[-query["limit"]:]
-    return JSONResponse({"total": len(tasks), "tasks": [admin_task_body(t, now, base) for t in shown]})
+    specs = emulator.registry
+    return JSONResponse({"total": len(tasks), "tasks": [admin_task_body(t, now, base, specs[t.model]) for t in shown]})
 
 
 @admin
 async def get_admin_task(request: Request) -> Response:
     emulator = _emulator(request)
     task = emulator.task(request.path_params["task_id"])
-    view = admin_task_body(task, emulator.now(), base_url(request.scope))
+    view = admin_task_body(task, emulator.now(), base_url(request.scope), emulator.registry[task.model])
     view["callbacks"] = [callback_body(a) for a in emulator.callbacks(task.id)]
     return JSONResponse(view)
 
@@ -151,7 +153,7 @@ async def get_admin_task(request: Request) -> Response:
 async def cancel_task(request: Request) -> Response:
     emulator = _emulator(request)
     task = emulator.cancel(request.path_params["task_id"])
-    return JSONResponse(admin_task_body(task, emulator.now(), base_url(request.scope)))
+    return JSONResponse(admin_task_body(task, emulator.now(), base_url(request.scope), emulator.registry[task.model]))
 
 
 @admin
@@ -219,8 +221,10 @@ async def add_scenario(request: Request) -> Response:
 
 @admin
 async def list_models(request: Request) -> Response:
-    """``GET /_mock/models``: every model the emulator serves, with its prices."""
-    return JSONResponse([model_body(spec) for spec in _emulator(request).registry.values()])
+    """``GET /_mock/models?user_group=``: every model id and alias with the prices in force."""
+    emulator = _emulator(request)
+    query = _query(request, "listModels")
+    return JSONResponse(models_body(emulator.registry.values(), emulator.prices, query.get("user_group", "default")))
 
 
 @admin

@@ -20,7 +20,8 @@ from ..core.faults import FaultRule, FiredFaults
 from ..core.service import Emulator
 from ..core.views import created_body, credits_body, task_body
 from ..errors import rate_limited, server_error
-from .files import RESULT_SUFFIX, serve_result
+from ..media import CONTENT_TYPES
+from .files import serve_result
 from .links import base_url
 from .requests import headers_of, read_json
 from .responses import JSONEndpoint, header_text
@@ -76,7 +77,7 @@ async def create_generation(scope: Scope, receive: Receive) -> Answer:
                                           has_faults=visit.faults)
     if cut:  # stored and reserved: the client never hears of it
         raise DropConnection
-    created = created_body(task, account.user_group)
+    created = created_body(task, emulator.registry[task.model], account.user_group)
     if not warnings:
         return created, []
     return created, [(b"x-mock-warnings", header_text("ignored fields: " + ", ".join(warnings)).encode())]
@@ -91,12 +92,14 @@ async def get_task(scope: Scope, receive: Receive) -> Answer:
         known = visit.task
         if fired := emulator.faults_for("task", known.model if known else None, visit.account.key):
             cut = await _apply(fired)  # time passed: read again
-            body = task_body(emulator.owned_task(visit.account, task_id), emulator.now(), base_url(scope))
+            task = emulator.owned_task(visit.account, task_id)
+            body = task_body(task, emulator.now(), base_url(scope), emulator.registry[task.model].cancellable)
             if cut:
                 raise DropConnection
             return body, []
     # A poll's body follows from the task's times and the clock: it needs no settlement.
-    return task_body(emulator.owned(visit.account, visit.task, task_id), visit.now, base_url(scope)), []
+    task = emulator.owned(visit.account, visit.task, task_id)
+    return task_body(task, visit.now, base_url(scope), emulator.registry[task.model].cancellable), []
 
 
 async def get_credits(scope: Scope, receive: Receive) -> Answer:
@@ -112,14 +115,15 @@ async def get_credits(scope: Scope, receive: Receive) -> Answer:
 
 
 async def result_file(request: Request) -> Response:
-    """``GET``/``HEAD /files/{task_id}.mp4``: the result video, for 24 h after completion (see ``files.py``)."""
+    """``GET``/``HEAD /files/{task_id}.mp4`` (or ``.mov``, as the task's ``output_format``): the result,
+    for 24 h after completion (see ``files.py``)."""
     emulator = _emulator(request.scope)
     name: str = request.path_params["name"]
-    task_id = name[: -len(RESULT_SUFFIX)] if name.endswith(RESULT_SUFFIX) else ""
-    known = emulator.find_task(task_id) if task_id else None
+    task_id, _, extension = name.rpartition(".")
+    known = emulator.find_task(task_id) if extension in CONTENT_TYPES else None
     fired = emulator.faults_for("files", known.model if known else None, known.key if known else None)
     cut = fired is not None and await _apply(fired)
-    answer = await serve_result(request, task_id)
+    answer = await serve_result(request, task_id if known is not None and known.output == extension else name)
     if cut:
         raise DropConnection
     return answer

@@ -1,4 +1,5 @@
-"""Result links: ``GET``/``HEAD /files/{task_id}.mp4``, answered as the object store behind real links.
+"""Result links: ``GET``/``HEAD /files/{task_id}.mp4`` (``.mov`` for ``output_format: mov``), answered as
+the object store behind real links.
 
 Starlette serves the rendered video as a file (``StaticFiles.file_response``), which brings
 what players and download managers rely on: ``Accept-Ranges: bytes``, single and multiple
@@ -26,7 +27,6 @@ from ..errors import ApiError
 from ..media import result_file
 from .responses import error_response, unless_refused
 
-RESULT_SUFFIX = ".mp4"
 CACHE_CONTROL = "private, max-age=86400"
 _FILES = StaticFiles(directory=None, check_dir=False)  # only its file_response (ranges, 304s) is used
 
@@ -62,11 +62,11 @@ async def serve_result(request: Request, task_id: str) -> Response:
     """The completed task's video as a file answer (404 unknown or unfinished, 410 expired)."""
     emulator = _emulator(request)
     task = emulator.result_task(task_id, emulator.now())
-    path, stat = await run_in_threadpool(result_file, task.aspect_ratio, task.seconds, task.sound)
+    path, stat = await run_in_threadpool(result_file, task.aspect_ratio, task.seconds, task.sound, task.output)
     completed = math.floor(task.ends if task.ends is not None else task.created)
     stored = os.stat_result((stat.st_mode, 0, 0, 1, 0, 0, stat.st_size, completed, completed, completed))
     answer = _FILES.file_response(path, stored, request.scope)
     answer.headers["Cache-Control"] = CACHE_CONTROL
     if answer.status_code == 200:
-        answer.headers["Content-Disposition"] = f'inline; filename="{task.id}{RESULT_SUFFIX}"'
+        answer.headers["Content-Disposition"] = f'inline; filename="{task.id}.{task.output}"'
     return ObjectStoreAnswer(answer)

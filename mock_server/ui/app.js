@@ -392,14 +392,24 @@ async function loadModels() {
   }
 }
 
+// A price row: the tier (``quality`` or the field the model prices by), sound, duration, credits per unit.
+const PRICE_KEYS = new Set(["credits", "unit", "assumed", "override", "sound", "duration"]);
+
+function priceLabel(p) {
+  const parts = Object.entries(p).filter(([k]) => !PRICE_KEYS.has(k))
+    .map(([k, v]) => (k === "quality" ? String(v) : `${k} ${v}`));
+  if (p.duration != null) parts.push(`${p.duration} s`);
+  return `${parts.length ? parts.join(" ") : "any"}${p.sound ? " with sound" : ""}: `
+    + `${p.credits}/${p.unit === "call" ? "call" : "s"}${p.override ? " (override)" : ""}`;
+}
+
 function renderModels() {
   const wanted = $("models-filter").value.trim().toLowerCase();
   const models = (state.models || []).filter((m) => !wanted || `${m.id} ${m.family}`.toLowerCase().includes(wanted));
   syncRows($("models-rows"), models, (m) => m.id, (m) => [
-    m.id, m.family, m.modes.join(", "),
+    m.alias_of ? `${m.id} (alias of ${m.alias_of})` : m.id, m.family, m.modes.join(", "),
     el("ul", {class: "prices"}, ...m.prices.map((p) => el("li", {class: p.assumed ? "assumed" : null},
-      `${p.quality ?? "any quality"}${p.sound ? " with sound" : ""}: ${p.credits}/s`,
-      p.assumed ? el("span", {class: "sr-only"}, " (assumed)") : null))),
+      priceLabel(p), p.assumed ? el("span", {class: "sr-only"}, " (assumed)") : null))),
   ]);
 }
 

@@ -186,7 +186,8 @@ class CallbackDispatcher:
         started = time.monotonic()
         if task is None:  # forgotten by a reset
             return
-        body = orjson.dumps(task_body(task, emulator.clock.now(), task.base_url))
+        body = orjson.dumps(task_body(task, emulator.clock.now(), task.base_url,
+                                      emulator.registry[task.model].cancellable))
         timeout = None if emulator.clock.manual else TIMEOUT * max(1.0, 1.0 / emulator.clock.speed)
         if self._client is None:  # made on first use: emulators that never call back stay cheap
             self._client = httpx.AsyncClient(timeout=None, follow_redirects=False, trust_env=False)

@@ -5,6 +5,7 @@ Nothing in the emulator or the kit names that model: validation, price, lifecycl
 request conformance, drift and the schemathesis suite must all pick it up from the contract.
 """
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,7 +70,9 @@ def test_the_schemathesis_suite_passes_with_it() -> None:
     with LiveServer(Settings(speed=0)) as server:
         script = Path(sys.executable).with_name("evolink-mock")
         result = subprocess.run([str(script), "contract", "--base-url", server.base_url, "--max-examples", "5",
-                                 "--", "-k", "api_operation", "-x"], capture_output=True, text=True, timeout=600)
+                                 "--", "-k", f"api_operation or per_model and {MODEL}", "-x", "-rA"],
+                                capture_output=True, text=True, timeout=600)
         health = httpx.get(f"{server.base_url}/_mock/openapi.yaml").text
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert re.search(rf"PASSED \S*::test_create_per_model\[{re.escape(MODEL)}\]", result.stdout), result.stdout
     assert MODEL in health  # the admin document lists it too
