@@ -122,3 +122,20 @@ def test_unknown_capabilities_are_refused() -> None:
 def test_the_registry_is_the_contract_s_models() -> None:
     assert list(registry()) == list(api_contract().models)
     assert all(spec.family and spec.rates for spec in registry().values())
+
+
+def test_the_quote_shortcut_prices_as_the_general_path() -> None:
+    """Models billed rate x duration take a shortcut on create; it must give what the general path gives."""
+    from mock_server.core import pricing
+
+    make = RequestFactory(9)
+    plain = [spec for spec in registry().values() if spec.plain_seconds]
+    assert plain, "no model takes the shortcut"
+    for spec in plain:
+        for _, body in (pair for pair in make.variants() if pair[1]["model"] in (spec.id, *spec.aliases)):
+            values = {**spec.defaults, **body}
+            seconds = pricing.output_seconds(spec, values, None)
+            rate = spec.rates[spec.rate_key(spec.tier(values), spec.sound(values), seconds)]
+            general = pricing.credits(rate.credits * pricing.billed_quantity(spec, seconds, values, None)
+                                      * pricing.factor(spec, values))
+            assert pricing.quote(spec, values, None) == (seconds, general, rate.assumed), (spec.id, body)

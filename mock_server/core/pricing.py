@@ -117,12 +117,28 @@ def _price(rate: Decimal, quantity: Decimal, times: Decimal) -> Decimal:
 
 
 def quote(spec: ModelSpec, values: Mapping[str, Any], input_seconds: float | None,
-          rates: Mapping[RateKey, Rate] | None = None) -> Quote:
+          rates: Mapping[RateKey, Rate] | None = None, *, tier: str | None = None, sound: bool | None = None) -> Quote:
     """Output seconds and the full price of a request (``values``: the body with the schema's defaults).
 
-    ``rates`` replaces the model's own (price overrides of the account's user group).
+    ``rates`` replaces the model's own (price overrides of the account's user group); ``tier`` and
+    ``sound``, when the caller has read them already (:meth:`ModelSpec.tier`, :meth:`ModelSpec.sound`).
     """
+    if tier is None:
+        tier = spec.tier(values)
+    if sound is None:
+        sound = spec.sound(values)
+    if spec.plain_seconds:  # rate x duration: one cached multiplication (every create of most models)
+        duration = values.get("duration")
+        seconds = max(spec.min_billed_seconds, math.ceil(duration) if isinstance(duration, (int, float))
+                      and not isinstance(duration, bool) else 0)
+        rate = (rates or spec.rates)[spec.rate_key(tier, sound, seconds)]
+        return Quote(seconds, _per_second(rate.credits, seconds), rate.assumed)
     seconds = output_seconds(spec, values, input_seconds)
-    rate = (rates or spec.rates)[spec.rate_key(spec.tier(values), spec.sound(values), seconds)]
+    rate = (rates or spec.rates)[spec.rate_key(tier, sound, seconds)]
     price = _price(rate.credits, billed_quantity(spec, seconds, values, input_seconds), factor(spec, values))
     return Quote(seconds, price, rate.assumed)
+
+
+@functools.lru_cache(maxsize=4096)
+def _per_second(rate: Decimal, seconds: int) -> Decimal:
+    return credits(rate * seconds)

@@ -314,13 +314,13 @@ class Emulator:
         schema = self.contract.model_schema(body)
         schema.check(body)
         body, ignored = schema.known_fields(body)
-        spec = self.registry[schema.name]
+        spec = self.registry.by_id[schema.name]
         rules.check(spec, body, self._rules[spec.id])
         codes = self.contract.task_error_codes
         prompt = body.get("prompt")
         values = {**spec.defaults, **body}
-        requested = self._scenario(spec, scenarios.from_request(scenario_header, prompt, codes,
-                                                                _late_failure(spec, values)))
+        late = _late_failure(spec, values) if spec.late_failures else scenarios.NONE
+        requested = self._scenario(spec, scenarios.from_request(scenario_header, prompt, codes, late))
         if account.models is not None and spec.id not in account.models:
             raise model_access_denied(spec.id)
         if has_faults is None:
@@ -329,8 +329,7 @@ class Emulator:
         try:
             scenario = requested
             if fired:  # the request's own items win over the rules'
-                imposed = scenarios.parse(";".join(rule.imposed() for rule in fired), codes,
-                                          _late_failure(spec, values))
+                imposed = scenarios.parse(";".join(rule.imposed() for rule in fired), codes, late)
                 scenario = self._scenario(spec, scenarios.from_request(scenario_header, prompt, codes, imposed))
             task = self._new_task(spec, account, values, scenario, base_url)
             most = self.settings.max_concurrent
@@ -357,8 +356,8 @@ class Emulator:
         """The task record: price, timeline and id from the request, the scenario and this task's draws."""
         quality = spec.tier(values)
         sound = spec.sound(values)
-        seconds, price, assumed = pricing.quote(spec, values, scenario.input_seconds,
-                                                self.prices.rates(account.user_group, spec))
+        rates = self.prices.rates(account.user_group, spec) if self.prices.overridden else None
+        seconds, price, assumed = pricing.quote(spec, values, scenario.input_seconds, rates, tier=quality, sound=sound)
         nominal, estimated = spec.timing(seconds, quality)
         now = math.floor(self.now())  # whole seconds, as the public ``created`` shows it
         position = self._store.next_number(TASK_DRAWS)
@@ -372,7 +371,7 @@ class Emulator:
             _output_aspect_ratio(values.get("aspect_ratio")), sys.intern(quality) if isinstance(quality, str) else None,
             sound, estimated, values.get("callback_url"), sys.intern(base_url),
             "" if scenario is scenarios.NONE else scenario.describe(), position, None, None,
-            _output(spec, values), assumed))
+            _output(spec, values) if spec.format_field or spec.result_kind != "video" else "mp4", assumed))
 
     @staticmethod
     def _scenario(spec: ModelSpec, scenario: scenarios.Scenario) -> scenarios.Scenario:

@@ -44,6 +44,8 @@ class PriceBook:
         self._groups: dict[str, dict[str, Table]] = {DEFAULT_GROUP: base}
         for group, models in (overrides.get("user_groups") or {}).items():
             self._groups[str(group)] = self._apply(dict(base), models or {}, f"user_groups.{group}")
+        #: Whether any price is overridden (without, every request uses the contract's rates: no lookup).
+        self.overridden = any(self._groups.values())
 
     def _apply(self, tables: dict[str, Table], models: Mapping[str, Any], where: str) -> dict[str, Table]:
         for model, rows in models.items():

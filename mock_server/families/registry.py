@@ -267,13 +267,24 @@ class ModelSpec:
         return self.has("edit_billing") or self.billed == "input_plus_output" or INPUT in self.auto_seconds.values()
 
     @functools.cached_property
+    def plain_seconds(self) -> bool:
+        """Whether the output length is ``duration`` and the price is rate x seconds: no fixed or special
+        lengths, no input length, no factors (most models; the create path takes a shortcut for them)."""
+        return (self.fixed_seconds is None and self.result_kind == "video" and not self.auto_seconds
+                and "edit_billing" not in self.capabilities and self.unit == "second" and self.billed == "output"
+                and not self.factors)
+
+    @functools.cached_property
     def assumed(self) -> bool:
         """Whether any of the model's prices is assumed."""
         return any(rate.assumed for rate in self.rates.values())
 
     def tier(self, values: Mapping[str, Any]) -> str | None:
         """The request's tier (its quality, or the field ``pricing.tier`` names)."""
-        return _tier(value_at(values, self.tier_field, self.defaults.get(self.tier_field)))
+        name = self.tier_field
+        value = values.get(name, self.defaults.get(name)) if "." not in name else \
+            value_at(values, name, self.defaults.get(name))
+        return value if value is None or isinstance(value, str) else _tier(value)
 
     def sound(self, values: Mapping[str, Any]) -> bool:
         """Whether the result has sound (``"on"``, ``true``, a URL or a non-empty list in the audio field)."""
@@ -281,7 +292,9 @@ class ModelSpec:
             return True
         if self.audio_field is None:
             return False
-        value = value_at(values, self.audio_field, self.defaults.get(self.audio_field))
+        name = self.audio_field
+        value = values.get(name, self.defaults.get(name)) if "." not in name else \
+            value_at(values, name, self.defaults.get(name))
         return value is True or (isinstance(value, str) and value not in ("off", "")) or (
             isinstance(value, list) and bool(value))
 
@@ -412,11 +425,12 @@ class Registry(Mapping[str, ModelSpec]):
             ids = body.model_ids
             self._specs[ids[0]] = _spec(ids[0], ids[1:], body.schema)
             self.aliases.update(dict.fromkeys(ids[1:], ids[0]))
+        #: Every id and alias -> its spec: a plain dict for the request path (``registry[id]`` is the same).
+        self.by_id: dict[str, ModelSpec] = {**self._specs, **{a: self._specs[m] for a, m in self.aliases.items()}}
 
     def __getitem__(self, model_id: str) -> ModelSpec:
         """A model's spec by id (or by documented alias); iteration lists the ids only."""
-        spec = self._specs.get(model_id)
-        return spec if spec is not None else self._specs[self.aliases[model_id]]
+        return self.by_id[model_id]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._specs)

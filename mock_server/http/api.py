@@ -77,7 +77,7 @@ async def create_generation(scope: Scope, receive: Receive) -> Answer:
                                           has_faults=visit.faults)
     if cut:  # stored and reserved: the client never hears of it
         raise DropConnection
-    created = created_body(task, emulator.registry[task.model], account.user_group)
+    created = created_body(task, emulator.registry.by_id[task.model], account.user_group)
     if not warnings:
         return created, []
     return created, [(b"x-mock-warnings", header_text("ignored fields: " + ", ".join(warnings)).encode())]
@@ -93,13 +93,13 @@ async def get_task(scope: Scope, receive: Receive) -> Answer:
         if fired := emulator.faults_for("task", known.model if known else None, visit.account.key):
             cut = await _apply(fired)  # time passed: read again
             task = emulator.owned_task(visit.account, task_id)
-            body = task_body(task, emulator.now(), base_url(scope), emulator.registry[task.model].cancellable)
+            body = task_body(task, emulator.now(), base_url(scope), emulator.registry.by_id[task.model].cancellable)
             if cut:
                 raise DropConnection
             return body, []
     # A poll's body follows from the task's times and the clock: it needs no settlement.
     task = emulator.owned(visit.account, visit.task, task_id)
-    return task_body(task, visit.now, base_url(scope), emulator.registry[task.model].cancellable), []
+    return task_body(task, visit.now, base_url(scope), emulator.registry.by_id[task.model].cancellable), []
 
 
 async def get_credits(scope: Scope, receive: Receive) -> Answer:
