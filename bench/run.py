@@ -502,6 +502,9 @@ def explanations(results: dict) -> list[str]:
         if check["met"] or check["goal"] == "(peer)":
             continue
         what = check["what"]
+        if what.startswith("soak"):
+            notes.append(soak_note(results, what))
+            continue
         route = what.split()[0]
         emulator, bare = load_["emulator"].get(route, {}), load_["bare"].get(route, {})
         if "vs bare" in what:
@@ -525,6 +528,13 @@ def explanations(results: dict) -> list[str]:
             notes.append(f"{what}: with the pages open the server spent {extra:.1f} us more CPU per poll; the "
                          f"rounds were {pages['none']['rps_rounds']} (none) and {pages['with_pages']['rps_rounds']} "
                          "(pages), so compare the spread between rounds with the difference.")
+        elif "vs bare Starlette (median" in what:
+            notes.append(f"{what}: the p99 of each round was {emulator['p99_ms_rounds']} ms against bare's "
+                         f"{bare['p99_ms_rounds']} ms; with {results['connections']} connections a request waits "
+                         f"behind the others ({results['connections']} x {emulator['cpu_us_per_request']:.0f} us of "
+                         f"CPU = {results['connections'] * emulator['cpu_us_per_request'] / 1000:.1f} ms against "
+                         f"{results['connections'] * bare['cpu_us_per_request'] / 1000:.1f} ms), so a tail in "
+                         "proportion to the work per request is what a single process gives.")
         elif "p99" in what:
             queue = results["connections"] * emulator["cpu_us_per_request"] / 1000
             notes.append(f"{what}: with {results['connections']} connections on one server process a request "
@@ -534,6 +544,20 @@ def explanations(results: dict) -> list[str]:
                          f"load generator sharing the same 2 cores. At {results['connections'] // 2} connections the "
                          f"same server's p99 was {emulator.get('p99_ms_at_half_connections', float('nan')):.1f} ms.")
     return notes
+
+
+def soak_note(results: dict, what: str) -> str:
+    """Why a soak missed its goal, from its windows."""
+    store = what.split("(", 1)[1].split(")", 1)[0]
+    run = results["soak"][store]
+    windows = run["windows"]
+    if "memory per stored task" in what:
+        return (f"{what}: {run['rss_bytes_per_task']} B per task: resident memory went from "
+                f"{windows[0]['rss_bytes'] / 2**20:.0f} MiB to {windows[-1]['rss_bytes'] / 2**20:.0f} MiB.")
+    worst = max(windows, key=lambda w: w["p99_ms"])
+    return (f"{what}: p99 {windows[0]['p99_ms']:.1f} ms in the first window, {worst['p99_ms']:.1f} ms at "
+            f"{worst['tasks']:,} tasks (bare Starlette beside it: {worst['bare']['p99_ms']:.1f} ms); throughput "
+            f"{windows[0]['rps']:.0f} then {worst['rps']:.0f} creates/s.")
 
 
 def workers_note(results: dict) -> str:
@@ -586,6 +610,7 @@ def main() -> int:
         for route, result in by_route.items():
             if result["non_2xx"]:
                 results["notes"].append(f"{name} {route}: {result['non_2xx']} answers were not 2xx")
+    (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")  # the figures, whatever follows
     results["checks"] = checks(results)
     results["notes"] += explanations(results)
     (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
