@@ -51,6 +51,8 @@ def freeze_survivors() -> None:
     start-up and each full collection is frozen (``gc.freeze``) and not walked again.
     The price: reference cycles among frozen objects are not collected until
     ``POST /_mock/reset``, which unfreezes them; plain garbage is still freed at once.
+    Records are tuple subclasses, which the collector never stops tracking, so this freeze is
+    what keeps a create's tail latency flat as tasks pile up (``bench/soak.py`` measures it).
     """
     def after_full_collection(phase: str, info: dict[str, Any]) -> None:
         if phase == "stop" and info["generation"] == 2:
