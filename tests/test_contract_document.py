@@ -70,3 +70,16 @@ def test_every_x_message_belongs_to_one_keyword() -> None:
     ambiguous = [node.get("x-message") for node in _nodes(api_contract().spec) if "x-message" in node
                  and "required" in node and {"anyOf", "oneOf", "if"} & set(node)]
     assert ambiguous == []
+
+
+def test_every_injectable_server_error_is_in_the_contract_with_its_body() -> None:
+    """A ``server_error`` fault answers 500, 502, 503 or 504: each public operation documents each, with its body."""
+    from mock_server.errors import SERVER_ERRORS
+
+    spec = api_contract().spec
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            for status, (code, message, kind) in SERVER_ERRORS.items():
+                ref = operation["responses"][str(status)]["$ref"].rsplit("/", 1)[-1]
+                example = spec["components"]["responses"][ref]["content"]["application/json"]["example"]
+                assert example == {"error": {"code": code, "message": message, "type": kind}}, (path, method, status)
