@@ -46,13 +46,14 @@ def add_serve_parser(sub: Any) -> None:
 def freeze_survivors() -> None:
     """Keep full garbage collections short on a long-running server.
 
-    Tasks live until they are forgotten, and a full collection walks every one of them:
-    a pause that grows with the task count (60 ms at 150k tasks). Whatever survives
-    start-up and each full collection is frozen (``gc.freeze``) and not walked again.
+    A full collection walks every object the collector tracks: a pause that grows with what
+    the server holds. Whatever survives start-up and each full collection is frozen
+    (``gc.freeze``) and not walked again.
     The price: reference cycles among frozen objects are not collected until
     ``POST /_mock/reset``, which unfreezes them; plain garbage is still freed at once.
-    Records are tuple subclasses, which the collector never stops tracking, so this freeze is
-    what keeps a create's tail latency flat as tasks pile up (``bench/soak.py`` measures it).
+    (The memory store keeps tasks as plain tuples the collector stops tracking, so they are
+    not walked either way; this bounds the rest: callback attempts, accounts, whatever a
+    request leaves behind. ``bench/soak.py`` measures the result.)
     """
     def after_full_collection(phase: str, info: dict[str, Any]) -> None:
         if phase == "stop" and info["generation"] == 2:

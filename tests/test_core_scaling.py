@@ -13,6 +13,7 @@ import yaml
 
 from mock_server import Emulator, Settings
 from mock_server.contract import ApiContract
+from mock_server.core.ledger import LedgerEntry
 from mock_server.core.tasks import Task
 from mock_server.core.views import task_body
 from mock_server.families import build, registry
@@ -85,6 +86,22 @@ def test_advancing_settles_exactly_the_tasks_that_ended() -> None:
     assert emulator.settle_due(500) == 250
     assert [task.settled for task in emulator.tasks()].count("charged") == 250
     assert emulator.due_count() == 250
+
+
+def _tracked(kind: type) -> int:
+    return sum(type(thing) is kind for thing in gc.get_objects())
+
+
+def test_stored_tasks_and_ledger_entries_cost_a_garbage_collection_nothing() -> None:
+    """A collection walks every object the collector tracks: the tasks a server holds must not be among them,
+    or every full collection (and the pause a request waits through) grows with the tasks stored."""
+    gc.collect()
+    before = _tracked(Task), _tracked(LedgerEntry)
+    emulator, _ = _emulator_with(2000)
+    emulator.advance(3600)  # every task settled: a changed record of each, and a second ledger entry
+    gc.collect()
+    assert len(emulator.tasks()) == 2000 and emulator.due_count() == 0
+    assert (_tracked(Task), _tracked(LedgerEntry)) == before
 
 
 def _kling_only(folder: Path) -> ApiContract:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import NamedTuple
 
-from .records import builder
+from .records import builder, setter
 from .tasks import CHARGED, REFUNDED, Task
 
 ZERO = Decimal(0)
@@ -48,6 +48,7 @@ class LedgerEntry(NamedTuple):
 
 _account = builder(Account)
 _entry = builder(LedgerEntry)
+_settled = setter(Task, "settled")
 
 
 class InsufficientCredits(Exception):
@@ -111,13 +112,11 @@ def reserve(account: Account, task: Task, at: float, max_running: int | None) ->
 
 def settle(account: Account, task: Task, at: float) -> tuple[Account, Task, LedgerEntry]:
     """A finished task's final billing: charge a completed one, refund a failed or cancelled one."""
-    price = task.price
+    price, key = task.price, account.key
     if task.charges:
-        changed = account._replace(reserved=account.reserved - price, charged=account.charged + price,
-                                   running=account.running - 1)
-        return changed, task._replace(settled=CHARGED), LedgerEntry(at, account.key, CHARGE, price,
-                                                                   changed.balance, task.id)
-    changed = account._replace(reserved=account.reserved - price, balance=account.balance + price,
-                               running=account.running - 1)
-    return changed, task._replace(settled=REFUNDED), LedgerEntry(at, account.key, REFUND, price,
-                                                                changed.balance, task.id)
+        kind, settled, balance, charged = CHARGE, CHARGED, account.balance, account.charged + price
+    else:
+        kind, settled, balance, charged = REFUND, REFUNDED, account.balance + price, account.charged
+    changed = _account((key, account.granted, balance, account.reserved - price, charged, account.running - 1,
+                        account.revoked, account.models, account.user_group))  # every settlement
+    return changed, _settled(task, settled), _entry((at, key, kind, price, balance, task.id))

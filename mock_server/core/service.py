@@ -75,6 +75,7 @@ class Visit(NamedTuple):
 
 _visit = builder(Visit)
 _task = builder(Task)
+_settlement = builder(Settlement)
 
 
 def _bearer_key(authorization: str | None) -> str:
@@ -135,10 +136,11 @@ def _forgettable(task: Task) -> bool:
 
 def _finish(task: Task, account: Account) -> Settlement:
     """A task that ended: its final billing, then (after it, as the API does) its first callback."""
-    at = task.ends if task.ends is not None else task.created
+    ends = task.ends
+    at = ends if ends is not None else task.created
     account, task, entry = ledger.settle(account, task, at)
     callback = CallbackAttempt(task.id, 1, task.callback_url, at) if task.callback_url is not None else None
-    return Settlement(task, account, entry, callback)
+    return _settlement((task, account, entry, callback))  # every settlement
 
 
 def _canceller(now: float) -> Callable[[Task, Account], Settlement]:

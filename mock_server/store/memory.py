@@ -11,6 +11,7 @@ import itertools
 import threading
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from ..core.callbacks import CallbackAttempt, holds
 from ..core.faults import FaultRule
@@ -32,6 +33,7 @@ from .port import (
 
 EVICTION_STEP = 8  # tasks looked at per eviction call: the cost of a create stays bounded
 _snapshot = builder(Snapshot)  # every request reads one
+_task, _entry = builder(Task), builder(LedgerEntry)
 
 
 class TaskTable:
@@ -39,16 +41,23 @@ class TaskTable:
 
     A single dict of a million entries copies itself in one go when it grows (tens of
     milliseconds, during which every request waits); 256 shards grow a little at a time.
+
+    Each task is kept as a plain tuple of its fields and handed out as a :class:`Task`.
+    The fields are all strings, numbers and None, so the garbage collector stops tracking
+    such a tuple the first time it sees it: stored tasks cost a collection nothing, however
+    many there are. (A ``Task``, a tuple subclass, stays tracked for life, and every
+    collection of an older generation would walk each one stored.)
     """
 
     SHARDS = 256
 
     def __init__(self) -> None:
-        self._shards: list[dict[str, Task]] = [{} for _ in range(self.SHARDS)]
+        self._shards: list[dict[str, tuple[Any, ...]]] = [{} for _ in range(self.SHARDS)]
         self.count = 0
 
     def get(self, task_id: str) -> Task | None:
-        return self._shards[hash(task_id) % self.SHARDS].get(task_id)
+        fields = self._shards[hash(task_id) % self.SHARDS].get(task_id)
+        return None if fields is None else _task(fields)
 
     def __contains__(self, task_id: str) -> bool:
         return task_id in self._shards[hash(task_id) % self.SHARDS]
@@ -58,14 +67,14 @@ class TaskTable:
         shard = self._shards[hash(task.id) % self.SHARDS]
         if task.id not in shard:
             self.count += 1
-        shard[task.id] = task
+        shard[task.id] = tuple(task)
 
     def add(self, task: Task) -> bool:
         """Store a new task; False (and nothing stored) if its id exists."""
         shard = self._shards[hash(task.id) % self.SHARDS]
         if task.id in shard:
             return False
-        shard[task.id] = task
+        shard[task.id] = tuple(task)
         self.count += 1
         return True
 
@@ -75,7 +84,7 @@ class TaskTable:
 
     def all(self) -> list[Task]:
         """Every task, in creation order."""
-        tasks = [task for shard in self._shards for task in shard.values()]
+        tasks = [_task(fields) for shard in self._shards for fields in shard.values()]
         tasks.sort(key=_seq)
         return tasks
 
@@ -86,7 +95,7 @@ class TaskTable:
         merge of the shards walked backwards yields the newest first without sorting them all.
         """
         found: list[Task] = []
-        walk = heapq.merge(*(reversed(shard.values()) for shard in self._shards), key=_newest_first)
+        walk = heapq.merge(*(map(_task, reversed(shard.values())) for shard in self._shards), key=_newest_first)
         for task in itertools.islice(walk, scan):
             if accept is None or accept(task):
                 found.append(task)
@@ -125,7 +134,7 @@ class MemoryStore:
 
     def _clear(self) -> None:
         self._accounts: dict[str, Account] = {}
-        self._ledgers: dict[str, deque[LedgerEntry]] = {}
+        self._ledgers: dict[str, deque[tuple[Any, ...]]] = {}  # LedgerEntry fields: untracked, as TaskTable's
         self._tasks = TaskTable()
         self._order: deque[str] = deque()  # ids in creation order: eviction candidates
         self._due: list[tuple[float, int, str]] = []
@@ -199,13 +208,13 @@ class MemoryStore:
 
     def ledger(self, key: str) -> list[LedgerEntry]:
         with self._lock:
-            return list(self._ledgers.get(key, ()))
+            return list(map(_entry, self._ledgers.get(key, ())))
 
     def _log(self, entry: LedgerEntry) -> None:
         ledger = self._ledgers.get(entry.key)
         if ledger is None:
             ledger = self._ledgers[entry.key] = deque(maxlen=self._max_ledger)
-        ledger.append(entry)
+        ledger.append(tuple(entry))
 
     # -- tasks --------------------------------------------------------------------------------
     def create_task(self, task: Task, reserve: Reserve) -> Account:
