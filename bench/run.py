@@ -22,6 +22,7 @@ here if missing (Debian's ``wrk``; Prism from npm into ``bench/.work``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib.metadata
 import json
@@ -128,6 +129,12 @@ class Server:
             except (OSError, IndexError):
                 pass
         return total
+
+    def pause(self, paused: bool) -> None:
+        """Stop (SIGSTOP) or continue (SIGCONT) the process group: an idle target's background work
+        (settling what its rounds created, polling its store) must not take CPU from the measured one."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGSTOP if paused else signal.SIGCONT)
 
     def stop(self) -> None:
         try:
@@ -243,6 +250,7 @@ def post_script() -> Path:
 def load(tool: str, servers: dict[str, Server], rounds: int, seconds: int, connections: int) -> dict:
     """Median round per target and route, rounds interleaved across targets."""
     script = post_script()
+    redis = servers.get("_redis")
     servers = {name: server for name, server in servers.items() if not name.startswith("_")}
     urls = {name: {"GET": f"{s.url}/v1/tasks/{_task_id(s) if s.ready_path == '/_mock/health' else EXAMPLE_TASK}",
                    "POST": f"{s.url}/v1/videos/generations"} for name, s in servers.items()}
@@ -252,6 +260,10 @@ def load(tool: str, servers: dict[str, Server], rounds: int, seconds: int, conne
             wrk(tool, urls[name][route], 2, connections, script if route == "POST" else None)
         for _ in range(rounds):
             for name, server in servers.items():
+                for other in servers.values():
+                    other.pause(other is not server)
+                if redis is not None:
+                    redis.pause(server.store is not redis)
                 before = server.cpu_seconds()
                 store_before = server.store.cpu_seconds() if server.store else 0.0
                 result = wrk(tool, urls[name][route], seconds, connections, script if route == "POST" else None)
@@ -260,6 +272,8 @@ def load(tool: str, servers: dict[str, Server], rounds: int, seconds: int, conne
                     result["store_cpu_us_per_request"] = (server.store.cpu_seconds() - store_before) / \
                         result["requests"] * 1e6
                 runs[name][route].append(result)
+    for server in [*servers.values(), *([redis] if redis else [])]:
+        server.pause(False)
     medians = {name: {route: _median(results) for route, results in by_route.items()}
                for name, by_route in runs.items()}
     half = wrk(tool, urls["emulator"]["POST"], seconds, connections // 2, script)
