@@ -139,6 +139,7 @@ class Server:
     def stop(self) -> None:
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
+            os.killpg(self.proc.pid, signal.SIGCONT)  # a paused target (see pause) acts on the SIGTERM
             self.proc.wait(10)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(self.proc.pid, signal.SIGKILL)

@@ -21,7 +21,6 @@ import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import fields
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -67,8 +66,6 @@ def _options(request: pytest.FixtureRequest) -> tuple[Settings, str, bool]:
     options.setdefault("speed", 0)
     options.setdefault("seed", zlib.crc32(request.node.nodeid.encode()))
     options.setdefault("allow_local_callbacks", True)
-    if "credits" in options:
-        options["credits"] = Decimal(str(options["credits"]))
     try:
         settings = Settings(**options).checked()
     except ValueError as exc:

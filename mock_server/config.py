@@ -35,6 +35,8 @@ class Settings:
     prices: str | None = None  # a YAML or JSON file of price overrides per model and user group
 
     def __post_init__(self) -> None:
+        if not isinstance(self.credits, Decimal) or not self.credits.is_finite():  # Settings(credits=100)
+            object.__setattr__(self, "credits", _credits(self.credits))
         if self.public_url is not None and self.public_url.endswith("/"):  # links append "/files/..."
             object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
 
@@ -142,6 +144,17 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+def _credits(value: object) -> Decimal:
+    """Credits as an exact Decimal (``12.5`` is ``Decimal("12.5")``); ValueError unless a finite number."""
+    try:
+        credits = Decimal(str(value))
+    except InvalidOperation:
+        credits = Decimal("NaN")
+    if not credits.is_finite():
+        raise ValueError(f"EVOLINK_MOCK_CREDITS must be a number (got {value!r})")
+    return credits
+
+
 def _parse(name: str, raw: str) -> object:
     var = f"EVOLINK_MOCK_{name.upper()}"
     try:
@@ -150,11 +163,8 @@ def _parse(name: str, raw: str) -> object:
         if name == "speed":
             return float(raw)
         if name == "credits":
-            value = Decimal(raw)
-            if not value.is_finite():
-                raise InvalidOperation
-            return value
-    except (ValueError, InvalidOperation):
+            return _credits(raw)
+    except ValueError:
         raise ValueError(f"{var} must be a number (got {raw!r})") from None
     if name == "allow_local_callbacks":
         if raw.lower() not in _TRUE | _FALSE:

@@ -241,8 +241,9 @@ def test_a_new_key_is_provisioned_with_10000_credits(api: Api) -> None:
     assert ledger(api) == expect("10000", "10000", "0", "0")
 
 
-def test_the_credits_setting_sets_the_grant_of_new_keys() -> None:
-    with LiveServer(Settings(speed=0, credits=Decimal("50"))) as live:
+@pytest.mark.parametrize("credits", [Decimal("50"), 50, 50.0, "50"])
+def test_the_credits_setting_sets_the_grant_of_new_keys(credits: Any) -> None:
+    with LiveServer(Settings(speed=0, credits=credits)) as live:
         api = Api(live)
         try:
             assert ledger(api) == expect("50", "50", "0", "0")
