@@ -99,24 +99,24 @@ def revoke(account: Account) -> Account:
 
 def reserve(account: Account, task: Task, at: float, max_running: int | None) -> tuple[Account, LedgerEntry]:
     """Reserve a new task's whole price; raises when too many run or the balance is short."""
-    if max_running is not None and account.running >= max_running:
-        raise TooManyRunning(account.running)
+    key, granted, balance, reserved, charged, running, revoked, models, group = account  # every create: one read
+    if max_running is not None and running >= max_running:
+        raise TooManyRunning(running)
     price = task.price
-    if account.balance < price:
-        raise InsufficientCredits(account.balance, price)
-    key, balance = account.key, account.balance - price
-    changed = _account((key, account.granted, balance, account.reserved + price, account.charged,
-                        account.running + 1, account.revoked, account.models, account.user_group))  # every create
+    if balance < price:
+        raise InsufficientCredits(balance, price)
+    balance -= price
+    changed = _account((key, granted, balance, reserved + price, charged, running + 1, revoked, models, group))
     return changed, _entry((at, key, RESERVE, price, balance, task.id))
 
 
 def settle(account: Account, task: Task, at: float) -> tuple[Account, Task, LedgerEntry]:
     """A finished task's final billing: charge a completed one, refund a failed or cancelled one."""
-    price, key = task.price, account.key
+    key, granted, balance, reserved, charged, running, revoked, models, group = account  # every settlement
+    price = task.price
     if task.charges:
-        kind, settled, balance, charged = CHARGE, CHARGED, account.balance, account.charged + price
+        kind, settled, charged = CHARGE, CHARGED, charged + price
     else:
-        kind, settled, balance, charged = REFUND, REFUNDED, account.balance + price, account.charged
-    changed = _account((key, account.granted, balance, account.reserved - price, charged, account.running - 1,
-                        account.revoked, account.models, account.user_group))  # every settlement
+        kind, settled, balance = REFUND, REFUNDED, balance + price
+    changed = _account((key, granted, balance, reserved - price, charged, running - 1, revoked, models, group))
     return changed, _settled(task, settled), _entry((at, key, kind, price, balance, task.id))

@@ -67,14 +67,14 @@ class TaskTable:
         shard = self._shards[hash(task.id) % self.SHARDS]
         if task.id not in shard:
             self.count += 1
-        shard[task.id] = tuple(task)
+        shard[task.id] = task[:]  # a plain tuple (see above)
 
     def add(self, task: Task) -> bool:
         """Store a new task; False (and nothing stored) if its id exists."""
         shard = self._shards[hash(task.id) % self.SHARDS]
         if task.id in shard:
             return False
-        shard[task.id] = tuple(task)
+        shard[task.id] = task[:]  # a plain tuple (see above)
         self.count += 1
         return True
 
@@ -214,7 +214,7 @@ class MemoryStore:
         ledger = self._ledgers.get(entry.key)
         if ledger is None:
             ledger = self._ledgers[entry.key] = deque(maxlen=self._max_ledger)
-        ledger.append(tuple(entry))
+        ledger.append(entry[:])  # a plain tuple, as TaskTable keeps tasks
 
     # -- tasks --------------------------------------------------------------------------------
     def create_task(self, task: Task, reserve: Reserve) -> Account:
@@ -278,13 +278,14 @@ class MemoryStore:
             return self._finish(task, finish)
 
     def _finish(self, task: Task, finish: Finish) -> Task:
-        done = finish(task, self._accounts[task.key])
-        self._accounts[task.key] = done.account
-        self._tasks.put(done.task)
-        self._log(done.entry)
-        if done.callback is not None:
-            self._schedule(done.callback)
-        return done.task
+        key = task.key
+        task, account, entry, callback = finish(task, self._accounts[key])
+        self._accounts[key] = account
+        self._tasks.put(task)
+        self._log(entry)
+        if callback is not None:
+            self._schedule(callback)
+        return task
 
     def evict(self, max_tasks: int, forgettable: Forgettable) -> int:
         if len(self._tasks) <= max_tasks:
