@@ -265,6 +265,7 @@ def load(tool: str, servers: dict[str, Server], rounds: int, seconds: int, conne
                     other.pause(other is not server)
                 if redis is not None:
                     redis.pause(server.store is not redis)
+                server.wait_ready(120)  # an emulator's health settles what ended while it was stopped, unmeasured
                 before = server.cpu_seconds()
                 store_before = server.store.cpu_seconds() if server.store else 0.0
                 result = wrk(tool, urls[name][route], seconds, connections, script if route == "POST" else None)
@@ -353,7 +354,9 @@ def report(results: dict) -> str:
              f"{mach['cpu']}, {mach['memory_gib']} GiB, Linux {mach['kernel']}, Python {mach['python']}; "
              + ", ".join(f"{k} {v}" for k, v in mach["packages"].items()) + f"; {mach['wrk']}; Prism {mach['prism']}.",
              "", f"Load: wrk, 1 thread, {results['connections']} connections, {results['rounds']} rounds of "
-             f"{results['seconds']} s per target and route, interleaved; the median round is shown. The load "
+             f"{results['seconds']} s per target and route, interleaved; the median round is shown. During a "
+             "target's round the other targets are stopped (SIGSTOP), and before it the target settles what "
+             "ended while it was stopped, so no target's background work lands in another's figures. The load "
              "generator shares the machine's cores with the server. `cpu/req` is the server process's CPU time "
              "per request (less noisy than throughput on a shared machine).", "",
              "| route | target | req/s | p50 ms | p99 ms | cpu/req µs | rounds req/s |",
