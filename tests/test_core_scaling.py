@@ -104,6 +104,18 @@ def test_stored_tasks_and_ledger_entries_cost_a_garbage_collection_nothing() -> 
     assert (_tracked(Task), _tracked(LedgerEntry)) == before
 
 
+def test_a_create_after_a_full_collection_leaves_no_large_container_for_the_next_young_one() -> None:
+    """A young collection walks every object in the young generation, and a container's every item:
+    a create must not put the table of stored tasks back among them (a plain dict holding only untracked
+    tuples is untracked by a full collection, and tracked anew, as a young object, by the next insert)."""
+    emulator, _ = _emulator_with(25_600)  # about 100 in each part of the task table
+    account = emulator.account("sk-scaling-0001")
+    gc.collect()
+    emulator.create_task(account, BODY)
+    young = [len(thing) for thing in gc.get_objects(generation=0) if isinstance(thing, (dict, list, tuple, set))]
+    assert max(young, default=0) < 50
+
+
 def _kling_only(folder: Path) -> ApiContract:
     """The contract built from base.yaml and the Kling family alone (a fraction of the 74 models)."""
     sources = folder / "families"

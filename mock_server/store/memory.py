@@ -36,6 +36,17 @@ _snapshot = builder(Snapshot)  # every request reads one
 _task, _entry = builder(Task), builder(LedgerEntry)
 
 
+class _Shard(dict):  # type: ignore[type-arg]
+    """A dict the collector never stops tracking (it untracks a plain dict that holds only untracked values).
+
+    Untracked, a shard would be tracked again, as a new object, by the next task put in it, and
+    the next young collection would walk all its tasks; tracked for good, it grows old (and
+    frozen, under ``serve``) and is not walked.
+    """
+
+    __slots__ = ()
+
+
 class TaskTable:
     """Tasks by id, in many small dicts: growing never stalls on one huge dict's resize.
 
@@ -52,7 +63,7 @@ class TaskTable:
     SHARDS = 256
 
     def __init__(self) -> None:
-        self._shards: list[dict[str, tuple[Any, ...]]] = [{} for _ in range(self.SHARDS)]
+        self._shards: list[dict[str, tuple[Any, ...]]] = [_Shard() for _ in range(self.SHARDS)]
         self.count = 0
 
     def get(self, task_id: str) -> Task | None:
