@@ -274,11 +274,15 @@ def load(tool: str, servers: dict[str, Server], rounds: int, seconds: int, conne
                     result["store_cpu_us_per_request"] = (server.store.cpu_seconds() - store_before) / \
                         result["requests"] * 1e6
                 runs[name][route].append(result)
+    emulator = servers["emulator"]
+    for other in servers.values():
+        other.pause(other is not emulator)
+    emulator.wait_ready(120)
+    half = wrk(tool, urls["emulator"]["POST"], seconds, connections // 2, script)
     for server in [*servers.values(), *([redis] if redis else [])]:
         server.pause(False)
     medians = {name: {route: _median(results) for route, results in by_route.items()}
                for name, by_route in runs.items()}
-    half = wrk(tool, urls["emulator"]["POST"], seconds, connections // 2, script)
     medians["emulator"]["POST"]["p99_ms_at_half_connections"] = half["p99_ms"]
     return medians
 
