@@ -1,5 +1,5 @@
-"""Authentication, route errors and the admin API: api-facts §1, §4 and §7, and the pinned
-admin names of design.md. Tests that reset the emulator, limit bodies or set an admin token
+"""Authentication, route errors and the admin API (https://docs.evolink.ai/en/api-manual/task-management/get-task-detail
+and the README's "Admin API"). Tests that reset the emulator, limit bodies or set an admin token
 run on their own servers, never on the shared session one.
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Credits and billing of api-facts §5: the price table in exact decimals, video-edit billed
+"""Credits and billing (https://docs.evolink.ai/en/api-manual/account-management/get-credits):
+the price table in exact decimals, video-edit billed
 seconds, reserve -> charge / refund, the 402, auto-provisioning and re-granting an account.
 
 Every ledger read checks ``GET /_mock/accounts/{key}`` against ``GET /v1/credits`` and the
@@ -22,7 +23,7 @@ SCENARIO = "X-Mock-Scenario"
 EPS = 1e-3  # a step past an instant, far above float rounding of epoch seconds
 LEDGER = ("granted", "balance", "reserved", "charged")
 
-#: api-facts §5, credits per second by (quality, sound). 4k is the mock's assumed price.
+#: EvoLink's published credits per second by (quality, sound). 4k is the mock's assumed price.
 TEXT_IMAGE_RATES = {
     ("720p", "off"): "5.4", ("720p", "on"): "7.2036",
     ("1080p", "off"): "7.2036", ("1080p", "on"): "9.0018",

@@ -1,4 +1,4 @@
-"""Faults and scripted outcomes as data (issue "Faults as data", design.md "Outcomes and faults").
+"""Faults and scripted outcomes as data (the README's "Testing the unhappy paths").
 
 Fault rules are global to an emulator, so no test here touches the session
 server: the ``mock`` fixture is this module's own ``LiveServer`` (manual clock,

@@ -1,4 +1,5 @@
-"""The task lifecycle of api-facts §3 and §4 and the per-task scenarios of design.md:
+"""The task lifecycle (https://docs.evolink.ai/en/api-manual/task-management/get-task-detail) and the
+per-task scenarios:
 the create answer, pending -> processing -> completed/failed on the mock clock, the result
 video and its 24 h expiry, scripted failures, cancel, and seeded determinism.
 
@@ -26,10 +27,10 @@ from mock_server.media import probe_mp4
 ID_PATTERN = re.compile(r"task-unified-([0-9]{10})-([a-z0-9]{8})")
 #: Every task error code of openapi.yaml's TaskErrorCode enum.
 TASK_ERROR_CODES = api_contract().task_error_codes
-#: "Fix the request" failures that happen as the queue ends, at progress 0 (design.md).
+#: "Fix the request" failures that happen as the queue ends, at progress 0.
 EARLY_FAILURES = {"content_policy_violation", "invalid_parameters", "image_processing_error",
                   "image_dimension_mismatch"}
-RESULT_TTL = 24 * 3600  # api-facts §1: result links are valid for 24 hours
+RESULT_TTL = 24 * 3600  # result links are valid for 24 hours (EvoLink's task detail docs)
 #: A step past an instant: far above float rounding of epoch seconds (~2e-7), far below any duration.
 EPS = 1e-3
 SCENARIO = "X-Mock-Scenario"

@@ -1,4 +1,5 @@
-"""Every request rule of api-facts §2 and §6: the valid form passes, the invalid one is a 400
+"""Every request rule (https://docs.evolink.ai/en/api-manual/video-series/kling/kling-o3-image-to-video and the
+other model pages): the valid form passes, the invalid one is a 400
 in the API's error shape whose message names the field and the rule."""
 from __future__ import annotations
 

@@ -161,7 +161,7 @@ def _routes() -> Iterator[Probe]:
 
 
 def _facts() -> Iterator[Probe]:
-    """The cheap probes of api-facts §8 and the README's compatibility notes."""
+    """The cheap probes: requests the real API refuses before any charge, and the README's compatibility notes."""
     yield Probe("callback_http", "callback_url with http:// is refused (https only). Also the guard of "
                 "the probes that add it as their late certain error.",
                 body=base("t2v", **LATE_ERROR), names=("callback_url",))
