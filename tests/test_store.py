@@ -30,7 +30,7 @@ from mock_server.core.views import task_body
 from mock_server.store import open_store as open_url
 from mock_server.store.codec import RULE
 from mock_server.store.memory import MemoryStore
-from mock_server.store.port import Conflict, NoSuchAccount, NoSuchTask, Settlement, Store
+from mock_server.store.port import Conflict, NoSuchAccount, NoSuchTask, Settlement, Snapshot, Store
 
 Opener = Callable[[], Store]
 KEY = "sk-store-suite-0001"
@@ -127,6 +127,31 @@ def test_a_snapshot_reads_account_task_clock_and_rules_together(store: Store) ->
     store.add_fault(FaultRule("fault-1", "latency", latency_ms=5.0))
     assert store.snapshot(KEY, task(1).id) == (store.account(KEY), task(1), 7.5, True)
     assert store.snapshot(KEY, "task-unified-1800000000-nothere0").task is None
+
+
+def test_a_snapshot_shows_every_change_another_handle_made_since_the_last(open_store: Opener) -> None:
+    """A store may keep what a poll read (Redis does); the next poll still sees each change, from any worker."""
+    writer, poller = open_store(), open_store()
+    funded(writer)
+    new = task(1, callback=True)
+    writer.create_task(new, reserve(new))
+
+    def polled() -> Snapshot:
+        return poller.snapshot(KEY, new.id)
+
+    assert polled() == polled() == (writer.account(KEY), new, 0.0, False)  # the second read may be a kept one
+    writer.advance_clock(30)
+    assert polled().offset == 30
+    writer.add_fault(FaultRule("fault-1", "latency", latency_ms=5.0))
+    assert polled().faults
+    writer.clear_faults()
+    assert not polled().faults
+    writer.settle_due(T0 + 100, 10, finish)
+    assert polled().task.settled == "charged" and polled().account.charged == PRICE
+    writer.change_account(KEY, lambda old: ledger.regrant(old, KEY, Decimal(5), None, None, T0 + 200))
+    assert polled().account == writer.account(KEY) and polled().account.granted == 5
+    writer.reset()
+    assert polled() == (None, None, 30.0, False)
 
 
 # -- records come back exactly as they were stored ------------------------------------------------------

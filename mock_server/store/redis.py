@@ -13,23 +13,26 @@ written and the change starts again from a fresh read; a transition that raises 
 nothing. Counters are ``INCR``; ``reset`` is one script.
 
 Each thread uses its own connection (redis-py's ``Connection``, without the client's
-per-command pool and hooks: a request's read is one round trip and little else).
+per-command pool and hooks: a request's read is one round trip and little else). What a poll
+reads (the caller's account, the task, the clock offset, whether fault rules exist) stays in
+the worker until the server says it changed (:mod:`.tracking`): polling a task that does not
+change costs no round trip.
 """
 from __future__ import annotations
 
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis
-from redis.connection import ConnectionInterface, ConnectionPool
+from redis.connection import AbstractConnection, ConnectionInterface, ConnectionPool
 
 from ..core.callbacks import CallbackAttempt, holds
 from ..core.faults import FaultRule
 from ..core.ledger import Account, LedgerEntry
 from ..core.tasks import Task
-from .codec import ACCOUNT, ATTEMPT, ENTRY, TASK, dump_rules, load_rules
+from .codec import ACCOUNT, ATTEMPT, ENTRY, TASK, Codec, dump_rules, load_rules
 from .memory import EVICTION_STEP
 from .port import (
     AccountChange,
@@ -44,6 +47,7 @@ from .port import (
     Snapshot,
     first_accepted,
 )
+from .tracking import TrackedReads
 
 PREFIX = "evolink-mock:"
 Command = tuple[Any, ...]
@@ -134,6 +138,23 @@ class _Script:
 _CAS, _RESET, _TRIM = _Script(COMPARE_AND_SET), _Script(RESET), _Script(TRIM_LOG)
 
 
+def _record(codec: Codec[Any]) -> Callable[[bytes | None], Any]:
+    return lambda raw: None if raw is None else codec.load(raw)
+
+
+def _offset(raw: bytes | None) -> float:
+    return 0.0 if raw is None else float(raw)
+
+
+def _exists(raw: bytes | None) -> bool:
+    return raw is not None
+
+
+#: How a snapshot parses what its keys hold: account, task, clock offset, whether fault rules exist.
+_SNAPSHOT = (_record(ACCOUNT), _record(TASK), _offset, _exists)
+_SNAPSHOT_ACCOUNT = (_SNAPSHOT[0], *_SNAPSHOT[2:])
+
+
 class RedisStore:
     """State in the Redis database ``url`` names."""
 
@@ -162,9 +183,15 @@ class RedisStore:
         if connection is None:
             connection = self._pool.make_connection()
             self._local.connection = connection
+            self._local.tracked = TrackedReads(cast(AbstractConnection, connection))  # what the pool makes
             with self._lock:
                 self._connections.append(connection)
         return connection
+
+    def _tracked(self) -> TrackedReads:
+        self._connection()
+        tracked: TrackedReads = self._local.tracked
+        return tracked
 
     def _call(self, *command: Any) -> Any:
         connection = self._connection()
@@ -236,16 +263,11 @@ class RedisStore:
         return int(self._call("INCR", f"{PREFIX}next:{counter}")) - 1
 
     def snapshot(self, key: str, task_id: str | None) -> Snapshot:
-        account_key = _account_key(key)
+        tracked = self._tracked()
         if task_id is None:
-            account, offset, faults = self._call("MGET", account_key, OFFSET, FAULTS)
-            task = None
-        else:
-            account, task, offset, faults = self._call("MGET", account_key, _task_key(task_id), OFFSET, FAULTS)
-        if account is not None:
-            self._remember(key, account)
-        return Snapshot(None if account is None else ACCOUNT.load(account), None if task is None else TASK.load(task),
-                        0.0 if offset is None else float(offset), faults is not None)
+            account, offset, faults = tracked.values((_account_key(key), OFFSET, FAULTS), _SNAPSHOT_ACCOUNT)
+            return Snapshot(account, None, offset, faults)
+        return Snapshot(*tracked.values((_account_key(key), _task_key(task_id), OFFSET, FAULTS), _SNAPSHOT))
 
     def _remember(self, key: str, raw: bytes) -> None:
         seen = self._seen
