@@ -176,21 +176,28 @@ def _children(pid: int) -> list[int]:
     return direct + [grandchild for child in direct for grandchild in _children(child)]
 
 
-def emulator(name: str, store: str = "memory", workers: int = 1, redis: Server | None = None) -> Server:
-    """``evolink-mock serve`` (default speed) over ``store`` with ``workers`` processes."""
+def emulator(name: str, store: str = "memory", workers: int = 1, redis: Server | None = None,
+             program: Path = BIN / "evolink-mock") -> Server:
+    """``evolink-mock serve`` (default speed) over ``store`` with ``workers`` processes (``program``: another
+    install's command)."""
     port = _free_port()
-    return Server(name, [str(BIN / "evolink-mock"), "serve", "--log-level", "warning"], port, "/_mock/health",
+    return Server(name, [str(program), "serve", "--log-level", "warning"], port, "/_mock/health",
                   {"EVOLINK_MOCK_PORT": str(port), "EVOLINK_MOCK_CREDITS": "1000000000000000",
                    "EVOLINK_MOCK_STORE": store, "EVOLINK_MOCK_WORKERS": str(workers)}, store=redis)
 
 
+def bare() -> Server:
+    """``bench/bare_app.py`` on uvicorn with the emulator's settings (uvloop, httptools, no access log)."""
+    port = _free_port()
+    return Server("bare", [str(BIN / "uvicorn"), "--log-level", "warning", "--no-access-log", "--host", "127.0.0.1",
+                           "--port", str(port), "bench.bare_app:app"], port, f"/v1/tasks/{EXAMPLE_TASK}")
+
+
 def start_targets(prism: Path, stores: bool = True) -> dict[str, Server]:
     """The targets, ready; with ``stores``, also redis-server (``_redis``) and the emulator over each store."""
-    uvicorn = [str(BIN / "uvicorn"), "--log-level", "warning", "--no-access-log", "--host", "127.0.0.1"]
     servers = {
         "emulator": emulator("emulator"),
-        "bare": Server("bare", [*uvicorn, "--port", str(port := _free_port()), "bench.bare_app:app"], port,
-                       f"/v1/tasks/{EXAMPLE_TASK}"),
+        "bare": bare(),
         "prism": Server("prism", [str(prism), "mock", str(ROOT / "openapi.yaml"), "-h", "127.0.0.1", "-p",
                                   str(port := _free_port())], port, f"/v1/tasks/{EXAMPLE_TASK}"),
     }
@@ -293,6 +300,7 @@ def _median(results: list[dict]) -> dict:
     middle["rps_rounds"] = [round(r["rps"]) for r in results]
     middle["p99_ms_median"] = statistics.median(r["p99_ms"] for r in results)
     middle["p99_ms_rounds"] = [r["p99_ms"] for r in results]
+    middle["cpu_rounds"] = [r["cpu_us_per_request"] for r in results]
     for cpu in ("cpu_us_per_request", "store_cpu_us_per_request"):
         if cpu in middle:
             middle[cpu] = statistics.median(r[cpu] for r in results)
@@ -336,14 +344,14 @@ def previous_memory_figures() -> dict | None:
         return None
 
 
-def machine(tool: str, prism: Path) -> dict:
+def machine(tool: str, prism: Path | None) -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     memory_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
     versions = {name: importlib.metadata.version(name) for name in
                 ("starlette", "uvicorn", "uvloop", "httptools", "orjson", "jsonschema-rs")}
     wrk_version = subprocess.run([tool, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-    prism_version = _run(str(prism), "--version").stdout.strip()
+    prism_version = _run(str(prism), "--version").stdout.strip() if prism else None
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(memory_kb / 2**20, 1),
             "kernel": platform.release(), "python": platform.python_version(), "packages": versions,
             "wrk": wrk_version, "prism": prism_version,
@@ -561,8 +569,8 @@ def explanations(results: dict) -> list[str]:
             notes.append(f"{what}: the emulator spends {extra:.0f} us more CPU per request than the bare endpoint "
                          f"({emulator['cpu_us_per_request']:.0f} vs {bare['cpu_us_per_request']:.0f}): the work "
                          "itself (authentication, validation against the contract, pricing, the task's state, its "
-                         "JSON), all in one Python process. Runs on this shared machine vary by about 5% between "
-                         "rounds (see the per-round figures).")
+                         "JSON), all in one Python process. Rounds on this shared machine vary by tens of percent "
+                         "(see the per-round figures).")
         elif "4 workers" in what:
             notes.append(workers_note(results))
         elif "vs memory" in what:

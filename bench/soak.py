@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 from run import BIN, WORK, RedisServer, Server, _free_port, ensure_wrk, post_script, wrk
+from run import bare as run_bare
 
 P99_GROWTH = 2.0  # the worst window's p99 / the first window's
 BYTES_PER_TASK = 1024
@@ -57,9 +58,7 @@ def soak(tool: str, store: str, until: int, window: int, connections: int = 64, 
                       "/_mock/health", {"EVOLINK_MOCK_PORT": str(port), "EVOLINK_MOCK_SPEED": "0",
                                         "EVOLINK_MOCK_STORE": url, "EVOLINK_MOCK_CREDITS": "1000000000000000"},
                       store=redis)
-    port = _free_port()
-    bare = Server("bare", [str(BIN / "uvicorn"), "--log-level", "warning", "--no-access-log", "--host", "127.0.0.1",
-                           "--port", str(port), "bench.bare_app:app"], port, "/v1/tasks/task-unified-1757169743-x")
+    bare = run_bare()
     script = post_script()
     windows: list[dict] = []
     try:

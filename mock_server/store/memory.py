@@ -73,12 +73,10 @@ class TaskTable:
     def __contains__(self, task_id: str) -> bool:
         return task_id in self._shards[hash(task_id) % self.SHARDS]
 
-    def put(self, task: Task) -> None:
-        """Store a new record of a task (new or changed)."""
-        shard = self._shards[hash(task.id) % self.SHARDS]
-        if task.id not in shard:
-            self.count += 1
-        shard[task.id] = task[:]  # a plain tuple (see above)
+    def replace(self, task: Task) -> None:
+        """Store a changed record of a task this table holds."""
+        task_id = task.id
+        self._shards[hash(task_id) % self.SHARDS][task_id] = task[:]  # a plain tuple (see above)
 
     def add(self, task: Task) -> bool:
         """Store a new task; False (and nothing stored) if its id exists."""
@@ -292,7 +290,7 @@ class MemoryStore:
         key = task.key
         task, account, entry, callback = finish(task, self._accounts[key])
         self._accounts[key] = account
-        self._tasks.put(task)
+        self._tasks.replace(task)
         self._log(entry)
         if callback is not None:
             self._schedule(callback)

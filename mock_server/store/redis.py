@@ -138,6 +138,14 @@ class _Script:
 _CAS, _RESET, _TRIM = _Script(COMPARE_AND_SET), _Script(RESET), _Script(TRIM_LOG)
 
 
+_KEPT_KINDS = (f"{PREFIX}account:", f"{PREFIX}task:")
+
+
+def _kept(key: str) -> bool:
+    """Whether polls keep what ``key`` holds (:meth:`RedisStore.snapshot`): a change to it is fenced."""
+    return key.startswith(_KEPT_KINDS) or key in (OFFSET, FAULTS)
+
+
 def _record(codec: Codec[Any]) -> Callable[[bytes | None], Any]:
     return lambda raw: None if raw is None else codec.load(raw)
 
@@ -227,7 +235,19 @@ class RedisStore:
             args.append(len(command))
             args.extend(command)
         changed: int = self._run(_CAS, list(read), args)
+        if not changed and any(map(_kept, read)):
+            self._fence()
         return changed
+
+    def _fence(self) -> None:
+        """Return once Redis has sent every invalidation this connection's last change caused.
+
+        The server writes a change's invalidation pushes in the same pass over its clients as the
+        change's reply, and reads this PING only in a later pass: once it answers, every worker's
+        socket holds the pushes, and the poll that follows the caller's answer (on any worker) reads
+        them first (:mod:`.tracking`). One round trip per change of a kept record.
+        """
+        self._call("PING")
 
     def _values(self, keys: Sequence[str]) -> list[bytes | None]:
         values: list[bytes | None] = []
@@ -597,10 +617,12 @@ class RedisStore:
 
     def clear_faults(self) -> None:
         self._call("DEL", FAULTS)
+        self._fence()
 
     # -- everything -----------------------------------------------------------------------------
     def reset(self) -> None:
         self._run(_RESET, [], [PREFIX])
+        self._fence()
         self._seen.clear()
 
     def close(self) -> None:

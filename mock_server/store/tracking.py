@@ -6,9 +6,8 @@ Redis's server-assisted client-side caching
 then on the server sends an ``invalidate`` push message (RESP3, on the same connection) when
 any worker, this one included, changes or deletes one of those keys, and forgets the key. So a
 kept value is the stored one up to the pushes not yet read, and :meth:`TrackedReads.values`
-reads those first: what a worker answers after another worker's write, in the request that
-follows it, is the write's result (the server sends the push before it next polls its
-sockets, so before the writer's own reply can reach anyone).
+reads those first. The writer makes sure they were sent before it answers its own client
+(``RedisStore._fence``): the request that follows a change, on any worker, sees the change.
 
 A reconnect, a ``FLUSHDB`` or an overflow of the server's tracking table (a push with no
 keys) forgets everything. redis-py's own cache (``CacheConfig``) does the same but needs Redis
