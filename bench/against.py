@@ -7,7 +7,7 @@ measures its targets (:func:`run.load`). Separate ``make bench`` runs on a share
 or more; rounds minutes apart, interleaved, do not drift apart.
 
 The other commit is exported (``git archive``) into ``bench/.work/against-<commit>`` with its own
-virtualenv (built on first use, reused after). Writes ``bench/AGAINST.md``.
+virtualenv (built on first use, reused after). Writes ``bench/against-<commit>.md``.
 """
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def main() -> int:
             server.stop()
     results["after"] = results.pop("emulator")
     text = report(commit, head, results, mach, args.rounds, args.seconds)
-    (run.BENCH / "AGAINST.md").write_text(text)
+    (run.BENCH / f"against-{commit[:12]}.md").write_text(text)
     print(text)
     return 0
 
