@@ -8,7 +8,7 @@ CLIENTS := .clients
 #: EvoLink's MCP server, driven by tests/test_e2e_clients.py (installed by .ci/run and make e2e-clients).
 MCP_PACKAGE := @evolinkai/evolink-media@1.2.1
 
-.PHONY: install serve test test-deep e2e-clients lint bench screenshots clean
+.PHONY: install serve test test-deep e2e-clients lint bench bench-against screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,3 +52,9 @@ screenshots: $(STAMP)
 ## Benchmarks (installs wrk and Prism if missing); writes bench/RESULTS.md.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+## This tree against commit REF in the same interleaved rounds (GET and POST CPU per request);
+## writes bench/against-<commit>.md.
+bench-against: $(STAMP)
+	@test -n "$(REF)" || { echo "usage: make bench-against REF=<commit>" >&2; exit 2; }
+	$(BIN)/python bench/against.py $(REF)
