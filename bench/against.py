@@ -41,7 +41,7 @@ def export(ref: str) -> tuple[str, Path]:
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
         _run(sys.executable, "-m", "venv", str(tree / ".venv"))
         _run(str(tree / ".venv" / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                 "--disable-pip-version-check", str(tree))
+             "--disable-pip-version-check", str(tree))
         ready.touch()
     return commit, tree
 

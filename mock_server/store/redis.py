@@ -242,10 +242,11 @@ class RedisStore:
     def _fence(self) -> None:
         """Return once Redis has sent every invalidation this connection's last change caused.
 
-        The server writes a change's invalidation pushes in the same pass over its clients as the
-        change's reply, and reads this PING only in a later pass: once it answers, every worker's
-        socket holds the pushes, and the poll that follows the caller's answer (on any worker) reads
-        them first (:mod:`.tracking`). One round trip per change of a kept record.
+        The server writes a change's invalidation pushes to the other connections in the same pass
+        over its clients as the change's reply, and reads this PING only in a later pass: once it
+        answers, the pushes are on their way to every worker, ahead of anything the caller's answer
+        can lead to, and the poll that follows (on any worker) reads them first (:mod:`.tracking`).
+        One round trip per change of a kept record.
         """
         self._call("PING")
 
