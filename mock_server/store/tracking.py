@@ -9,10 +9,15 @@ kept value is the stored one up to the pushes not yet read, and :meth:`TrackedRe
 reads those first. The writer makes sure they were sent before it answers its own client
 (``RedisStore._fence``): the request that follows a change, on any worker, sees the change.
 
-A reconnect, a ``FLUSHDB`` or an overflow of the server's tracking table (a push with no
-keys) forgets everything. redis-py's own cache (``CacheConfig``) does the same but needs Redis
-7.4 or later (Debian 12 ships 7.0) and deep-copies every hit; this keeps the parsed records,
-which are immutable.
+Tracking is one-shot per key: after a push the server forgets the key until this connection
+reads it again, so an idle connection receives at most one push per key it read. (Broadcasting
+mode, ``BCAST``, would spare the server its table of keys read, bounded by
+``tracking-table-max-keys``, but would queue a push for every change to every connection, idle
+ones included, without bound.) A reconnect, a ``FLUSHDB`` or an overflow of the server's
+tracking table (a push with no keys) forgets everything.
+
+redis-py's own cache (``CacheConfig``) does the same but needs Redis 7.4 or later (Debian 12
+ships 7.0) and deep-copies every hit; this keeps the parsed records, which are immutable.
 """
 from __future__ import annotations
 
