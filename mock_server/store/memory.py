@@ -18,6 +18,7 @@ from ..core.faults import FaultRule
 from ..core.ledger import Account, LedgerEntry
 from ..core.records import builder
 from ..core.tasks import Task
+from .due import DueQueue
 from .port import (
     AccountChange,
     Conflict,
@@ -146,7 +147,7 @@ class MemoryStore:
         self._ledgers: dict[str, deque[tuple[Any, ...]]] = {}  # LedgerEntry fields: untracked, as TaskTable's
         self._tasks = TaskTable()
         self._order: deque[str] = deque()  # ids in creation order: eviction candidates
-        self._due: list[tuple[float, int, str]] = []
+        self._due = DueQueue()
         self._ends_with_callback: list[tuple[float, int, str]] = []  # the dispatcher wakes for these only
         self._callbacks_due: list[tuple[float, int, tuple[str, int]]] = []
         self._leases: list[tuple[float, int, tuple[str, int]]] = []  # in-flight attempts by the end of their lease
@@ -178,8 +179,7 @@ class MemoryStore:
             return self._offset
 
     def clock_state(self) -> tuple[float, float | None]:
-        due = self._due
-        return self._offset, due[0][0] if due else None
+        return self._offset, self._due.first()
 
     def next_number(self, counter: str) -> int:
         numbers = self.counters.get(counter)
@@ -239,10 +239,9 @@ class MemoryStore:
             self._order.append(task.id)
             ends = task.ends
             if ends is not None:
-                item = (ends, next(self._heap_order), task.id)
-                heapq.heappush(self._due, item)
+                self._due.push(ends, task.id)
                 if task.callback_url is not None:
-                    heapq.heappush(self._ends_with_callback, item)
+                    heapq.heappush(self._ends_with_callback, (ends, next(self._heap_order), task.id))
             return account
 
     def task(self, task_id: str) -> Task | None:
@@ -262,22 +261,23 @@ class MemoryStore:
 
     def settle_due(self, now: float, limit: int, finish: Finish) -> list[Task]:
         due = self._due
-        if not due or due[0][0] > now:
+        first = due.first()
+        if first is None or first > now:
             return []
         settled: list[Task] = []
         with self._lock:
-            while due and due[0][0] <= now and len(settled) < limit:
-                task = self._tasks.get(heapq.heappop(due)[2])
-                if task is not None and task.settled is None:
-                    settled.append(self._finish(task, finish))
+            while len(settled) < limit and (ids := due.take(now, limit - len(settled))):
+                for task_id in ids:
+                    task = self._tasks.get(task_id)
+                    if task is not None and task.settled is None:  # not cancelled (or forgotten) since
+                        settled.append(self._finish(task, finish))
         return settled
 
     def due_count(self) -> int:
         return len(self._due)
 
     def next_due(self) -> float | None:
-        due = self._due
-        return due[0][0] if due else None
+        return self._due.first()
 
     def cancel_task(self, task_id: str, finish: Finish) -> Task:
         with self._lock:

@@ -1,0 +1,88 @@
+"""Unfinished tasks by the time they end, for settling them in that order: a calendar queue.
+
+A binary heap of every unfinished task was the largest single cost of a settlement under
+load: tens of thousands of tasks run at once, and each pop compares about 2·log2(n) tuples
+scattered over memory that the request path has long evicted from the CPU's caches
+(measured under POST load: 5.8 µs of a 15 µs settlement). Here a task goes into the
+bucket of the whole mock second it ends in (a list append), and a bucket is sorted only
+when its turn comes, as one small, contiguous sort.
+"""
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+from operator import itemgetter
+
+_ENDS = itemgetter(0)
+
+
+class DueQueue:
+    """``(ends, task id)`` pairs (ends: mock epoch seconds), taken earliest first; ties in the order pushed."""
+
+    __slots__ = ("_buckets", "_count", "_head", "_head_second", "_next", "_seconds")
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, list[tuple[float, str]]] = {}  # second -> pairs in the order pushed
+        self._seconds: list[int] = []  # a heap of the seconds in _buckets
+        self._head: list[tuple[float, str]] = []  # the earliest second's pairs, sorted, taken from _next on
+        self._head_second: int | None = None
+        self._next = 0
+        self._count = 0
+
+    def push(self, ends: float, task_id: str) -> None:
+        """Queue a task that ends at ``ends``."""
+        second = math.floor(ends)
+        head_second = self._head_second
+        if head_second is None or second < head_second:
+            if head_second is not None:  # the head becomes an ordinary bucket again
+                self._stash(head_second, self._head[self._next:])
+            self._head, self._head_second, self._next = [(ends, task_id)], second, 0
+        elif second == head_second:  # after any equal ends: ties keep the order pushed
+            bisect.insort_right(self._head, (ends, task_id), self._next, key=_ENDS)
+        else:
+            bucket = self._buckets.get(second)
+            if bucket is None:
+                bucket = self._buckets[second] = []
+                heapq.heappush(self._seconds, second)
+            bucket.append((ends, task_id))
+        self._count += 1
+
+    def first(self) -> float | None:
+        """The earliest ``ends`` queued, or None when empty."""
+        return self._head[self._next][0] if self._count else None
+
+    def take(self, now: float, limit: int) -> list[str]:
+        """Remove and return the ids of at most ``limit`` tasks that end at or before ``now``, earliest first."""
+        taken: list[str] = []
+        head, at = self._head, self._next
+        while self._count and len(taken) < limit:
+            ends, task_id = head[at]
+            if ends > now:
+                break
+            taken.append(task_id)
+            at += 1
+            self._count -= 1
+            if at == len(head):
+                head, at = self._promote(), 0
+        self._next = at
+        return taken
+
+    def _promote(self) -> list[tuple[float, str]]:
+        """Make the earliest bucket the (sorted) head; the new head."""
+        if self._seconds:
+            second = heapq.heappop(self._seconds)
+            head = self._buckets.pop(second)
+            head.sort(key=_ENDS)
+            self._head, self._head_second = head, second
+        else:
+            self._head, self._head_second = [], None
+        return self._head
+
+    def _stash(self, second: int, pairs: list[tuple[float, str]]) -> None:
+        if pairs:
+            self._buckets[second] = pairs
+            heapq.heappush(self._seconds, second)
+
+    def __len__(self) -> int:
+        return self._count
