@@ -430,8 +430,11 @@ def soak_report(results: dict) -> list[str]:
               "measures the result):", "",
               "- the task table is 256 dicts that grow a little at a time (one dict of a million entries stalls "
               "for tens of milliseconds when it resizes): an insert is O(1);",
-              "- the due index is a heap: O(log n) per create, never a scan; eviction is a bounded step, and only "
-              "beyond `EVOLINK_MOCK_MAX_TASKS`; each key's ledger is a bounded deque;",
+              "- the due index is a calendar queue (`mock_server/store/due.py`): a create appends to the bucket of "
+              "the second its task ends in, and a bucket is sorted once, when its turn comes. (It was a binary "
+              "heap: each settlement's pop compared about 2·log2(n) tuples of the tens of thousands of running "
+              "tasks, cold in the CPU's caches, 5.8 µs of a 15 µs settlement under POST load.) Eviction is a "
+              "bounded step, and only beyond `EVOLINK_MOCK_MAX_TASKS`; each key's ledger is a bounded deque;",
               "- background settlement works in chunks of 256 between requests; the dashboard's feed runs only "
               "while a page is open;",
               "- the garbage collector: the memory store keeps each task and ledger entry as a plain tuple of "

@@ -1,4 +1,4 @@
-"""The default store: records in plain dicts, heaps and deques behind one lock.
+"""The default store: records in plain dicts, queues, heaps and deques behind one lock.
 
 Memory is bounded: the core asks to forget the oldest finished tasks beyond
 ``EVOLINK_MOCK_MAX_TASKS``, the callback log keeps the last ``max_attempts``

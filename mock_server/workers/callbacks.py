@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 MANUAL_GRACE = 1.0
 SETTLE_CHUNK = 256  # settlements between two yields to the event loop
 SETTLE_EVERY = 0.05  # wall seconds: background settlement is batched at most this often
-SETTLE_IDLE = 0.5  # wall seconds between looks at the due heap when nothing else wakes the loop
+SETTLE_IDLE = 0.5  # wall seconds between looks at the due tasks when nothing else wakes the loop
 SHARED_POLL = 0.05  # wall seconds between looks at a shared store (the clock, callbacks of other workers)
 HEADERS = {"Content-Type": "application/json", "User-Agent": f"evolink-mock/{__version__} (callback)"}
 
