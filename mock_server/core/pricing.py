@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from ..families import ModelSpec
 from ..families.registry import INPUT, Rate, RateKey
+from .records import builder
 
 PLACES = Decimal("0.0001")
 ONE = Decimal(1)
@@ -32,6 +33,9 @@ class Quote(NamedTuple):
     seconds: int
     price: Decimal
     assumed: bool
+
+
+_quote = builder(Quote)  # every create: no argument checks
 
 
 def credits(value: Decimal | int | float | str) -> Decimal:
@@ -132,11 +136,11 @@ def quote(spec: ModelSpec, values: Mapping[str, Any], input_seconds: float | Non
         seconds = max(spec.min_billed_seconds, math.ceil(duration) if isinstance(duration, (int, float))
                       and not isinstance(duration, bool) else 0)
         rate = (rates or spec.rates)[spec.rate_key(tier, sound, seconds)]
-        return Quote(seconds, _per_second(rate.credits, seconds), rate.assumed)
+        return _quote((seconds, _per_second(rate.credits, seconds), rate.assumed))
     seconds = output_seconds(spec, values, input_seconds)
     rate = (rates or spec.rates)[spec.rate_key(tier, sound, seconds)]
     price = _price(rate.credits, billed_quantity(spec, seconds, values, input_seconds), factor(spec, values))
-    return Quote(seconds, price, rate.assumed)
+    return _quote((seconds, price, rate.assumed))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -81,10 +81,9 @@ class TaskTable:
 
     def add(self, task: Task) -> bool:
         """Store a new task; False (and nothing stored) if its id exists."""
-        shard = self._shards[hash(task.id) % self.SHARDS]
-        if task.id in shard:
-            return False
-        shard[task.id] = task[:]  # a plain tuple (see above)
+        fields = task[:]  # a plain tuple (see above)
+        if self._shards[hash(task.id) % self.SHARDS].setdefault(task.id, fields) is not fields:
+            return False  # one probe of the (large, cache-cold) shard, not a lookup and then an insert
         self.count += 1
         return True
 
