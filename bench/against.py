@@ -80,6 +80,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--seconds", type=int, default=3)
     args = parser.parse_args()
+    run.exit_on_sigterm()
     tool = run.ensure_wrk()
     commit, tree = export(args.ref)
     head = _run("git", "rev-parse", "HEAD", cwd=run.ROOT).stdout.strip()

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import urllib.request
 
-from run import BIN, BODY, KEY, Server, _free_port, _task_id, wrk
+from run import BIN, BODY, KEY, Server, _free_port, _task_id, exit_on_sigterm, wrk
 
 GOAL = 0.9  # GET throughput with the pages open / with none
 LONG = "queue=0;processing=100000"  # tasks that stay processing for the whole run
@@ -110,6 +110,7 @@ def main() -> int:
     if args.read_pages:
         asyncio.run(_pages(args.url, args.read_pages))
         return 0
+    exit_on_sigterm()
     tool = shutil.which("wrk")
     if tool is None:
         print("wrk is not installed (make bench installs it)", file=sys.stderr)

@@ -193,6 +193,12 @@ def bare() -> Server:
                            "--port", str(port), "bench.bare_app:app"], port, f"/v1/tasks/{EXAMPLE_TASK}")
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (``timeout``, a cancelled job) exit through ``finally``: the targets run in sessions of
+    their own, so only the bench's cleanup stops them."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def start_targets(prism: Path, stores: bool = True) -> dict[str, Server]:
     """The targets, ready; with ``stores``, also redis-server (``_redis``) and the emulator over each store."""
     servers = {
@@ -645,6 +651,7 @@ def main() -> int:
     parser.add_argument("--soak-window", type=int, default=10, help="seconds per soak window")
     parser.add_argument("--soak-stores", nargs="+", default=list(SOAK_STORES), choices=SOAK_STORES)
     args = parser.parse_args()
+    exit_on_sigterm()
     tool, prism = ensure_wrk(), ensure_prism()
     results: dict = {"rounds": args.rounds, "seconds": args.seconds, "connections": args.connections, "notes": []}
     results["previous"] = previous_memory_figures()

@@ -24,7 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from run import BIN, WORK, RedisServer, Server, _free_port, ensure_wrk, post_script, wrk
+from run import BIN, WORK, RedisServer, Server, _free_port, ensure_wrk, exit_on_sigterm, post_script, wrk
 from run import bare as run_bare
 
 P99_GROWTH = 2.0  # the worst window's p99 / the first window's
@@ -100,6 +100,7 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=500_000)
     parser.add_argument("--window", type=int, default=10)
     args = parser.parse_args()
+    exit_on_sigterm()
     print(json.dumps(soak(ensure_wrk(), args.store, args.tasks, args.window), indent=2))
     return 0
 
