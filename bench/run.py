@@ -200,25 +200,29 @@ def exit_on_sigterm() -> None:
 
 
 def start_targets(prism: Path, stores: bool = True) -> dict[str, Server]:
-    """The targets, ready; with ``stores``, also redis-server (``_redis``) and the emulator over each store."""
-    servers = {
-        "emulator": emulator("emulator"),
-        "bare": bare(),
-        "prism": Server("prism", [str(prism), "mock", str(ROOT / "openapi.yaml"), "-h", "127.0.0.1", "-p",
-                                  str(port := _free_port())], port, f"/v1/tasks/{EXAMPLE_TASK}"),
-    }
-    if stores:
-        WORK.mkdir(exist_ok=True)
-        state = Path(tempfile.mkdtemp(prefix="stores-", dir=WORK))
-        redis = RedisServer(state)
-        redis.wait_ready()
-        for name, (kind, workers) in STORES.items():
-            url = f"sqlite:///{state / 'state.db'}" if kind == "sqlite" else f"redis://127.0.0.1:{redis.port}/{workers}"
-            servers[name] = emulator(name, url, workers, redis if kind == "redis" else None)
-    for server in servers.values():
-        server.wait_ready()
-    if stores:
-        servers["_redis"] = redis
+    """The targets, ready; with ``stores``, also redis-server (``_redis``) and the emulator over each store.
+    If starting one fails (or the bench is stopped meanwhile), those already started are stopped."""
+    servers: dict[str, Server] = {}
+    try:
+        servers["emulator"] = emulator("emulator")
+        servers["bare"] = bare()
+        servers["prism"] = Server("prism", [str(prism), "mock", str(ROOT / "openapi.yaml"), "-h", "127.0.0.1", "-p",
+                                            str(port := _free_port())], port, f"/v1/tasks/{EXAMPLE_TASK}")
+        if stores:
+            WORK.mkdir(exist_ok=True)
+            state = Path(tempfile.mkdtemp(prefix="stores-", dir=WORK))
+            redis = servers["_redis"] = RedisServer(state)
+            redis.wait_ready()
+            for name, (kind, workers) in STORES.items():
+                url = (f"sqlite:///{state / 'state.db'}" if kind == "sqlite"
+                       else f"redis://127.0.0.1:{redis.port}/{workers}")
+                servers[name] = emulator(name, url, workers, redis if kind == "redis" else None)
+        for server in servers.values():
+            server.wait_ready()
+    except BaseException:
+        for server in servers.values():
+            server.stop()
+        raise
     return servers
 
 

@@ -2,6 +2,9 @@
 interleaving of pushes and takes (the reference: one list sorted by end, then by push order)."""
 from __future__ import annotations
 
+import sys
+import threading
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -40,3 +43,35 @@ def test_a_task_ending_before_every_queued_one_comes_out_first() -> None:
     assert queue.first() == 5.0
     assert queue.take(100, 10) == ["much-earlier", "late", "next-second"]
     assert len(queue) == 0 and queue.first() is None and queue.take(100, 10) == []
+
+
+def test_first_on_another_thread_never_fails_while_tasks_are_pushed_and_taken() -> None:
+    """The store reads ``first`` without its lock (every request does): it must never pair one bucket
+    with another's position, whatever a take on another thread is doing."""
+    queue, seen, failures = DueQueue(), [], []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                seen.append(queue.first())
+            except Exception as exc:  # any failure is the finding
+                failures.append(exc)
+                return
+
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for second in range(5000):
+            size = 1 + second % 9  # buckets of 1 to 9 tasks: a take moves from a long bucket to a short one
+            for part in range(size):
+                queue.push(second + part / size, f"task-{second}-{part}")
+            queue.take(second - 0.5, 12)
+    finally:
+        stop.set()
+        reader.join()
+        sys.setswitchinterval(switching)
+    assert failures == []
+    assert {type(value) for value in seen} <= {float, int, type(None)} and len(seen) > 100

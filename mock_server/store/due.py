@@ -18,28 +18,34 @@ _ENDS = itemgetter(0)
 
 
 class DueQueue:
-    """``(ends, task id)`` pairs (ends: mock epoch seconds), taken earliest first; ties in the order pushed."""
+    """``(ends, task id)`` pairs (ends: mock epoch seconds), taken earliest first; ties in the order pushed.
 
-    __slots__ = ("_buckets", "_count", "_head", "_head_second", "_next", "_seconds")
+    One writer at a time (the store's lock); :meth:`first` may run on any thread without it. It reads
+    the head bucket and the position in it as one attribute, so it never pairs one bucket with
+    another's position: it sees the queue before or after a concurrent change.
+    """
+
+    __slots__ = ("_buckets", "_count", "_cursor", "_head_second", "_seconds")
 
     def __init__(self) -> None:
         self._buckets: dict[int, list[tuple[float, str]]] = {}  # second -> pairs in the order pushed
-        self._seconds: list[int] = []  # a heap of the seconds in _buckets
-        self._head: list[tuple[float, str]] = []  # the earliest second's pairs, sorted, taken from _next on
+        self._seconds: list[int] = []  # a heap of the seconds in _buckets (all later than the head's)
+        self._cursor: tuple[list[tuple[float, str]], int] = ([], 0)  # the head bucket, sorted; the next to take
         self._head_second: int | None = None
-        self._next = 0
         self._count = 0
 
     def push(self, ends: float, task_id: str) -> None:
         """Queue a task that ends at ``ends``."""
         second = math.floor(ends)
+        head, at = self._cursor
         head_second = self._head_second
         if head_second is None or second < head_second:
             if head_second is not None:  # the head becomes an ordinary bucket again
-                self._stash(head_second, self._head[self._next:])
-            self._head, self._head_second, self._next = [(ends, task_id)], second, 0
+                self._stash(head_second, head[at:])
+            self._head_second = second
+            self._cursor = ([(ends, task_id)], 0)
         elif second == head_second:  # after any equal ends: ties keep the order pushed
-            bisect.insort_right(self._head, (ends, task_id), self._next, key=_ENDS)
+            bisect.insort_right(head, (ends, task_id), at, key=_ENDS)
         else:
             bucket = self._buckets.get(second)
             if bucket is None:
@@ -50,34 +56,35 @@ class DueQueue:
 
     def first(self) -> float | None:
         """The earliest ``ends`` queued, or None when empty."""
-        return self._head[self._next][0] if self._count else None
+        head, at = self._cursor
+        return head[at][0] if at < len(head) else None
 
     def take(self, now: float, limit: int) -> list[str]:
         """Remove and return the ids of at most ``limit`` tasks that end at or before ``now``, earliest first."""
         taken: list[str] = []
-        head, at = self._head, self._next
-        while self._count and len(taken) < limit:
+        head, at = self._cursor
+        while at < len(head) and len(taken) < limit:
             ends, task_id = head[at]
             if ends > now:
                 break
             taken.append(task_id)
             at += 1
-            self._count -= 1
             if at == len(head):
                 head, at = self._promote(), 0
-        self._next = at
+        self._count -= len(taken)
+        self._cursor = (head, at)
         return taken
 
     def _promote(self) -> list[tuple[float, str]]:
-        """Make the earliest bucket the (sorted) head; the new head."""
-        if self._seconds:
-            second = heapq.heappop(self._seconds)
-            head = self._buckets.pop(second)
-            head.sort(key=_ENDS)
-            self._head, self._head_second = head, second
-        else:
-            self._head, self._head_second = [], None
-        return self._head
+        """The earliest bucket, sorted, as the next head (empty when none is left)."""
+        if not self._seconds:
+            self._head_second = None
+            return []
+        second = heapq.heappop(self._seconds)
+        head = self._buckets.pop(second)
+        head.sort(key=_ENDS)
+        self._head_second = second
+        return head
 
     def _stash(self, second: int, pairs: list[tuple[float, str]]) -> None:
         if pairs:
