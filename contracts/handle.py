@@ -138,7 +138,7 @@ class EvolinkHandle:
 
     def _links(self) -> str:
         """What links start with, as the admin API shows them to a client of ``base_url``."""
-        return link_base(self.emulator.settings, lambda: self.base_url)
+        return link_base(self.emulator.settings, self.base_url)
 
     @staticmethod
     def _admin(action: Callable[[], Any]) -> Any:

@@ -61,17 +61,16 @@ def created_body(task: Task, spec: ModelSpec, user_group: str = "default") -> di
     shape = spec.create_shape
     if shape == "VideoGenerationTaskPreview":
         return {"created": int(task.created), "id": task.id, "model": task.model, "status": "pending"}
-    body: dict[str, Any] = {"created": int(task.created), "id": task.id, "model": task.model,
-                            "object": "video.generation.task", "progress": 0, "status": "pending"}
     if shape == "VideoGenerationTaskBasic":
-        return body
+        return {"created": int(task.created), "id": task.id, "model": task.model,
+                "object": "video.generation.task", "progress": 0, "status": "pending"}
     info: dict[str, Any] = {"can_cancel": spec.cancellable, "estimated_time": task.estimated_time}
     if spec.video_duration:
         info["video_duration"] = task.seconds
-    body.update(type="video", task_info=info,
-                usage={"billing_rule": spec.billing_rule, "credits_reserved": as_number(task.price),
-                       "user_group": user_group})
-    return body
+    return {"created": int(task.created), "id": task.id, "model": task.model,  # one literal: every create
+            "object": "video.generation.task", "progress": 0, "status": "pending", "type": "video",
+            "task_info": info, "usage": {"billing_rule": spec.billing_rule, "credits_reserved": as_number(task.price),
+                                         "user_group": user_group}}
 
 
 def credits_body(account: Account) -> dict[str, Any]:

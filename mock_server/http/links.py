@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Callable
 
 from starlette.types import Scope
 
@@ -24,9 +23,9 @@ _SCHEMES = ("http", "https")
 _ORIGINS: dict[tuple[str, str], str] = {}
 
 
-def link_base(settings: Settings, request_origin: Callable[[], str]) -> str:
+def link_base(settings: Settings, request_origin: str) -> str:
     """The base links start with: the public URL when configured, else the origin the request came through."""
-    return settings.public_url or request_origin()
+    return settings.public_url or request_origin
 
 
 @functools.lru_cache(maxsize=256)
@@ -50,7 +49,7 @@ def _first(value: str | None) -> str:
 def base_url(scope: Scope) -> str:
     """``scheme://host[:port]`` every link of this request starts with (see the module docstring)."""
     settings: Settings = scope["app"].state.emulator.settings
-    return link_base(settings, lambda: _request_origin(scope, settings.trusted_proxies))
+    return link_base(settings, _request_origin(scope, settings.trusted_proxies))
 
 
 def _request_origin(scope: Scope, trusted_proxies: str) -> str:
