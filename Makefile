@@ -49,11 +49,11 @@ clean:
 screenshots: $(STAMP)
 	EVOLINK_MOCK_SCREENSHOTS=examples/dashboard $(BIN)/python -m pytest -q tests/test_dashboard_browser.py
 
-## Benchmarks (installs wrk and Prism if missing); writes bench/RESULTS.md.
+## Benchmarks (installs wrk, valgrind and Prism if missing); writes bench/RESULTS.md.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
-## This tree against commit REF in the same interleaved rounds (GET and POST CPU per request);
+## This tree against commit REF in the same interleaved rounds (GET and POST CPU and instructions per request);
 ## writes bench/against-<commit>.md.
 bench-against: $(STAMP)
 	@test -n "$(REF)" || { echo "usage: make bench-against REF=<commit>" >&2; exit 2; }
