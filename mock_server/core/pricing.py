@@ -131,18 +131,25 @@ def quote(spec: ModelSpec, values: Mapping[str, Any], input_seconds: float | Non
         tier = spec.tier(values)
     if sound is None:
         sound = spec.sound(values)
-    if spec.plain_seconds:  # rate x duration: one cached multiplication (every create of most models)
+    if spec.plain_seconds:  # rate x duration (every create of most models)
         duration = values.get("duration")
-        seconds = max(spec.min_billed_seconds, math.ceil(duration) if isinstance(duration, (int, float))
-                      and not isinstance(duration, bool) else 0)
-        rate = (rates or spec.rates)[spec.rate_key(tier, sound, seconds)]
-        return _quote((seconds, _per_second(rate.credits, seconds), rate.assumed))
+        return _plain(spec, rates, tier, sound, duration) if rates else _own_plain(spec, tier, sound, duration)
     seconds = output_seconds(spec, values, input_seconds)
     rate = (rates or spec.rates)[spec.rate_key(tier, sound, seconds)]
     price = _price(rate.credits, billed_quantity(spec, seconds, values, input_seconds), factor(spec, values))
     return _quote((seconds, price, rate.assumed))
 
 
+def _plain(spec: ModelSpec, rates: Mapping[RateKey, Rate], tier: str | None, sound: bool, duration: Any) -> Quote:
+    """The quote of a model billed as rate x ``duration`` seconds."""
+    seconds = max(spec.min_billed_seconds, math.ceil(duration) if isinstance(duration, (int, float))
+                  and not isinstance(duration, bool) else 0)
+    rate = rates[spec.rate_key(tier, sound, seconds)]
+    return _quote((seconds, credits(rate.credits * seconds), rate.assumed))
+
+
 @functools.lru_cache(maxsize=4096)
-def _per_second(rate: Decimal, seconds: int) -> Decimal:
-    return credits(rate * seconds)
+def _own_plain(spec: ModelSpec, tier: str | None, sound: bool, duration: Any) -> Quote:
+    """:func:`_plain` at the model's own rates: requests repeat a few values (the schema makes ``duration`` a
+    number, so hashable; 5 and 5.0 bill alike)."""
+    return _plain(spec, spec.rates, tier, sound, duration)

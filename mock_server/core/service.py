@@ -22,7 +22,7 @@ import socket
 import sys
 from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 from .. import __version__, media
 from ..config import Settings
@@ -64,16 +64,9 @@ class AlreadyFinished(Exception):
     """The task reached its final state before the operation."""
 
 
-class Visit(NamedTuple):
-    """A request's caller and what it asks about, read at once: the account, the task, mock time, any rule."""
-
-    account: Account
-    task: Task | None
-    now: float
-    faults: bool  # whether any fault or scenario rule exists
-
-
-_visit = builder(Visit)
+#: A request's caller and what it asks about, read at once: ``(account, task, mock time, whether any fault or
+#: scenario rule exists)``. A plain tuple, unpacked where it is read: every request builds one.
+Visit = tuple[Account, Task | None, float, bool]
 _task = builder(Task)
 _settlement = builder(Settlement)
 
@@ -243,9 +236,8 @@ class Emulator:
         """The caller's account (401 unless the key is valid), the task ``task_id`` (if any), mock time and
         whether fault rules exist, in one read of the store (the hot path's)."""
         key = _bearer_key(authorization)
-        snapshot = self._store.snapshot(key, task_id)
-        account = self._caller(key, snapshot.account)
-        return _visit((account, snapshot.task, self.clock.at(snapshot.offset), snapshot.faults))
+        account, task, offset, faults = self._store.snapshot(key, task_id)
+        return self._caller(key, account), task, self.clock.at(offset), faults
 
     def _provision(self, key: str) -> Account:
         return self._store.provision(*ledger.open_account(key, self.settings.credits, self.clock.now()))

@@ -65,16 +65,15 @@ async def create_generation(scope: Scope, receive: Receive) -> Answer:
     """``POST /v1/videos/generations``."""
     emulator = _emulator(scope)
     headers = headers_of(scope)
-    visit = emulator.visit(headers.get("authorization"))
-    account = visit.account
+    account, _, _, faults = emulator.visit(headers.get("authorization"))
     body = await read_json(scope, receive, emulator.settings.max_body_bytes)
     cut = False
-    if visit.faults:
+    if faults:
         model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
         fired = emulator.faults_for("create", model, account.key)
         cut = fired is not None and await _apply(fired)
-    task, warnings = emulator.create_task(account, body, headers.get("x-mock-scenario"), base_url=base_url(scope),
-                                          has_faults=visit.faults)
+    task, warnings = emulator.create_task(account, body, headers.get("x-mock-scenario"),
+                                          base_url=base_url(scope, headers), has_faults=faults)
     if cut:  # stored and reserved: the client never hears of it
         raise DropConnection
     created = created_body(task, emulator.registry.by_id[task.model], account.user_group)
@@ -87,19 +86,19 @@ async def get_task(scope: Scope, receive: Receive) -> Answer:
     """``GET /v1/tasks/{task_id}``."""
     emulator = _emulator(scope)
     task_id = scope["path_params"]["task_id"]
-    visit = emulator.visit(headers_of(scope).get("authorization"), task_id)
-    if visit.faults:
-        known = visit.task
-        if fired := emulator.faults_for("task", known.model if known else None, visit.account.key):
-            cut = await _apply(fired)  # time passed: read again
-            task = emulator.owned_task(visit.account, task_id)
-            body = task_body(task, emulator.now(), base_url(scope), emulator.registry.by_id[task.model].cancellable)
-            if cut:
-                raise DropConnection
-            return body, []
+    headers = headers_of(scope)
+    account, known, now, faults = emulator.visit(headers.get("authorization"), task_id)
+    if faults and (fired := emulator.faults_for("task", known.model if known else None, account.key)):
+        cut = await _apply(fired)  # time passed: read again
+        task = emulator.owned_task(account, task_id)
+        body = task_body(task, emulator.now(), base_url(scope, headers),
+                         emulator.registry.by_id[task.model].cancellable)
+        if cut:
+            raise DropConnection
+        return body, []
     # A poll's body follows from the task's times and the clock: it needs no settlement.
-    task = emulator.owned(visit.account, visit.task, task_id)
-    return task_body(task, visit.now, base_url(scope), emulator.registry.by_id[task.model].cancellable), []
+    task = emulator.owned(account, known, task_id)
+    return task_body(task, now, base_url(scope, headers), emulator.registry.by_id[task.model].cancellable), []
 
 
 async def get_credits(scope: Scope, receive: Receive) -> Answer:

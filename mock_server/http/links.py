@@ -46,15 +46,15 @@ def _first(value: str | None) -> str:
     return value.split(",", 1)[0].strip() if value else ""
 
 
-def base_url(scope: Scope) -> str:
-    """``scheme://host[:port]`` every link of this request starts with (see the module docstring)."""
+def base_url(scope: Scope, headers: dict[str, str] | None = None) -> str:
+    """``scheme://host[:port]`` every link of this request starts with (see the module docstring);
+    ``headers``: :func:`~.requests.headers_of` the scope, when the caller has them already."""
     settings: Settings = scope["app"].state.emulator.settings
-    return link_base(settings, _request_origin(scope, settings.trusted_proxies))
+    return link_base(settings, _request_origin(scope, headers or headers_of(scope), settings.trusted_proxies))
 
 
-def _request_origin(scope: Scope, trusted_proxies: str) -> str:
+def _request_origin(scope: Scope, headers: dict[str, str], trusted_proxies: str) -> str:
     """The origin the client reached: forwarded by a trusted proxy, else the Host header (else the socket)."""
-    headers = headers_of(scope)
     scheme, host = scope.get("scheme", "http"), headers.get("host", "")
     if "x-forwarded-host" in headers or "x-forwarded-proto" in headers:
         client = scope.get("client")

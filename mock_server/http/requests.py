@@ -54,11 +54,11 @@ async def read_json(scope: Scope, receive: Receive, max_bytes: int, schema: Body
         raw = bytes(gathered)
     if len(raw) > max_bytes:
         raise _too_large(max_bytes)
-    if not raw.strip():
-        raise invalid_request("the request body is empty: send a JSON object")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if not raw.strip():
+            raise invalid_request("the request body is empty: send a JSON object") from None
         raise invalid_request(f"the request body is not valid JSON: {exc}") from None
     if schema is not None:
         if not isinstance(body, dict):
