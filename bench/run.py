@@ -202,18 +202,17 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
-def start_targets(prism: Path, stores: bool = True) -> dict[str, Server]:
-    """The targets, ready; with ``stores``, also redis-server (``_redis``) and the emulator over each store.
-    If starting one fails (or the bench is stopped meanwhile), those already started are stopped."""
+def start_targets(prism: Path, state: Path | None) -> dict[str, Server]:
+    """The targets, ready; with a ``state`` directory, also redis-server (``_redis``) and the emulator over
+    each store, their files in ``state``. If starting one fails (or the bench is stopped meanwhile), those
+    already started are stopped."""
     servers: dict[str, Server] = {}
     try:
         servers["emulator"] = emulator("emulator")
         servers["bare"] = bare()
         servers["prism"] = Server("prism", [str(prism), "mock", str(ROOT / "openapi.yaml"), "-h", "127.0.0.1", "-p",
                                             str(port := _free_port())], port, f"/v1/tasks/{EXAMPLE_TASK}")
-        if stores:
-            WORK.mkdir(exist_ok=True)
-            state = Path(tempfile.mkdtemp(prefix="stores-", dir=WORK))
+        if state is not None:
             redis = servers["_redis"] = RedisServer(state)
             redis.wait_ready()
             for name, (kind, workers) in STORES.items():
@@ -683,12 +682,14 @@ def main() -> int:
     results: dict = {"rounds": args.rounds, "seconds": args.seconds, "connections": args.connections, "notes": []}
     results["previous"] = previous_memory_figures()
     results["machine"] = machine(tool, prism)
-    servers = start_targets(prism)
-    try:
-        results["load"] = load(tool, servers, args.rounds, args.seconds, args.connections)
-    finally:
-        for server in servers.values():
-            server.stop()
+    WORK.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stores-", dir=WORK) as state:  # removed once the targets stop
+        servers = start_targets(prism, Path(state))
+        try:
+            results["load"] = load(tool, servers, args.rounds, args.seconds, args.connections)
+        finally:
+            for server in servers.values():
+                server.stop()
     print("load done; dashboard pages, start-up, memory, fixtures...", flush=True)
     import dashboard  # bench/dashboard.py (it imports this module's helpers)
 

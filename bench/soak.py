@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -85,6 +86,7 @@ def soak(tool: str, store: str, until: int, window: int, connections: int = 64, 
         bare.stop()
         if redis is not None:
             redis.stop()
+        shutil.rmtree(state, ignore_errors=True)  # a SQLite soak leaves a quarter of a GB
     first, worst = windows[0]["p99_ms"], max(w["p99_ms"] for w in windows)
     per_task = (windows[-1]["rss_bytes"] - start_rss) / max(1, windows[-1]["tasks"])
     return {"store": store, "tasks": until, "window_s": window, "connections": connections, "threads": threads,
