@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import re
@@ -153,6 +154,25 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class ServerErrors(logging.Filter):
+    """Records ERROR lines (an unhandled exception's traceback) the server's thread logs."""
+
+    def __init__(self, thread_name: str) -> None:
+        super().__init__()
+        self.thread_name = thread_name
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and record.threadName == self.thread_name:
+            self.records.append(record)
+        return True
+
+    def lines(self, start: int = 0) -> list[str]:
+        """Each recorded message with the exception it reports."""
+        return [f"{r.getMessage().strip()} {r.exc_info[1]!r}" if r.exc_info else r.getMessage()
+                for r in self.records[start:]]
 
 
 @pytest.fixture(scope="session")

@@ -70,6 +70,21 @@ def test_any_origin_with_a_star() -> None:
         assert httpx.options(f"{server.base_url}/v1/credits", headers=PREFLIGHT).status_code == 405
 
 
+def test_a_server_that_swaps_in_cors_puts_it_on_creates_and_polls() -> None:
+    """Without CORS, creates and polls skip Starlette's middleware; a swap to an emulator with origins
+    rebuilds the app's stack, and they carry the header again."""
+    with LiveServer(Settings(speed=0)) as server, \
+            httpx.Client(base_url=server.base_url, headers={"Origin": APP, **KEY}) as http:
+        before = http.post("/v1/videos/generations", json={"model": T2V, "prompt": "p"})
+        assert before.status_code == 200 and "access-control-allow-origin" not in before.headers
+        server.use(Emulator(Settings(speed=0, cors_origins=APP)))
+        created = http.post("/v1/videos/generations", json={"model": T2V, "prompt": "p"})
+        polled = http.get(f"/v1/tasks/{created.json()['id']}")
+        for answer in (created, polled):
+            assert answer.status_code == 200 and answer.headers.get("access-control-allow-origin") == APP, \
+                answer.headers
+
+
 def test_unset_keeps_todays_answers(api: Api) -> None:
     answer = api.http.options("/v1/videos/generations", headers=PREFLIGHT)
     assert_error(answer, 405, "method_not_allowed", "invalid_request_error")

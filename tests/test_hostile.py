@@ -60,7 +60,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import DEEP, representative_models
+from conftest import DEEP, ServerErrors, representative_models
 
 from contracts.server import LiveServer
 from mock_server import Settings
@@ -825,30 +825,11 @@ def _wrong_type_cases() -> Iterator[Case]:
 WRONG_TYPE_CASES = list(_wrong_type_cases())
 
 # -- the server, the keys, and the after-check --------------------------------------------------------
-class _ErrorLog(logging.Filter):
-    """Records ERROR lines (an unhandled exception's traceback) the server's thread logs."""
-
-    def __init__(self, thread_name: str) -> None:
-        super().__init__()
-        self.thread_name = thread_name
-        self.records: list[logging.LogRecord] = []
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and record.threadName == self.thread_name:
-            self.records.append(record)
-        return True
-
-    def lines(self, start: int = 0) -> list[str]:
-        """Each recorded message with the exception it reports."""
-        return [f"{r.getMessage().strip()} {r.exc_info[1]!r}" if r.exc_info else r.getMessage()
-                for r in self.records[start:]]
-
-
 @dataclass
 class Battery:
     server: LiveServer
     http: httpx.Client
-    errors: _ErrorLog
+    errors: ServerErrors
     fresh_keys: set[str] = field(default_factory=set)
     tasks_on_purpose: int = 0
 
@@ -884,7 +865,7 @@ class Battery:
 def battery() -> Iterator[Battery]:
     """One real server for the module; its teardown checks that the battery moved nothing."""
     with LiveServer(Settings(speed=0, seed=1, max_body_bytes=MAX_BODY)) as server:
-        errors = _ErrorLog(f"evolink-mock:{server.port}")
+        errors = ServerErrors(f"evolink-mock:{server.port}")
         uvicorn_log = logging.getLogger("uvicorn.error")
         uvicorn_log.addFilter(errors)  # a filter (not a handler) survives uvicorn's logging dictConfig
         http = httpx.Client(base_url=server.base_url, timeout=10)

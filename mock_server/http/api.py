@@ -24,13 +24,9 @@ from ..media import CONTENT_TYPES
 from .files import serve_result
 from .links import base_url
 from .requests import headers_of, read_json
-from .responses import JSONEndpoint, header_text
+from .responses import DropConnection, JSONEndpoint, header_text
 
 Answer = tuple[Any, list[tuple[bytes, bytes]]]
-
-
-class DropConnection(Exception):
-    """A ``drop`` fault fired: the connection is cut in the middle of the answer."""
 
 
 def _emulator(scope: Scope) -> Emulator:
@@ -128,11 +124,18 @@ async def result_file(request: Request) -> Response:
     return answer
 
 
+#: The routes every client calls all the time: a create and its polls (:class:`~.app.EmulatorApp` matches
+#: them first).
+HOT_ROUTES = (
+    Route("/v1/videos/generations", JSONEndpoint(create_generation), methods=["POST"]),
+    Route("/v1/tasks/{task_id}", JSONEndpoint(get_task), methods=["GET"]),
+)
+
+
 def routes() -> list[Route]:
     """The public routes."""
     return [
-        Route("/v1/videos/generations", JSONEndpoint(create_generation), methods=["POST"]),
-        Route("/v1/tasks/{task_id}", JSONEndpoint(get_task), methods=["GET"]),
+        *HOT_ROUTES,
         Route("/v1/credits", JSONEndpoint(get_credits), methods=["GET"]),
         Route("/files/{name}", result_file, methods=["GET"]),
     ]

@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Settings
 from ..core.service import Emulator
@@ -23,7 +25,7 @@ from ..workers.callbacks import CallbackDispatcher
 from ..workers.feed import Feed
 from . import admin, api, dashboard
 from .cors import Cors
-from .responses import DroppedResponse, error_response
+from .responses import DropConnection, DroppedResponse, error_response
 
 
 class AppState(State):
@@ -36,6 +38,47 @@ class AppState(State):
             object.__setattr__(self, key, value)
         else:
             super().__setattr__(key, value)
+
+
+class EmulatorApp(Starlette):
+    """Starlette, with the hot routes (``api.HOT_ROUTES``: a create and its polls) matched first.
+
+    Starlette runs every request through two exception middlewares before its router; on a
+    create or a poll they cost about as much as the route's own work (building a ``Request``,
+    wrapping each message sent). The hot routes' endpoints answer their own errors in the API's
+    shape (:class:`~.responses.JSONEndpoint`), so a request one of them matches fully (path and
+    method, by Starlette's own ``Route.matches``) goes straight to it; every other request takes
+    the whole stack as before: other paths, other methods on these paths (a 405 in the API's
+    shape), lifespan. With CORS configured every request takes the whole stack (its middleware
+    must see every answer).
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if self.user_middleware or getattr(self, "max_body_size", None) is not None:  # more than the two
+            return stack
+        return _HotFirst(api.HOT_ROUTES, stack)
+
+
+class _HotFirst:
+    """An HTTP request that one of ``hot`` matches fully goes to it; anything else to ``stack``."""
+
+    __slots__ = ("hot", "stack")
+
+    def __init__(self, hot: tuple[Route, ...], stack: ASGIApp) -> None:
+        self.hot = hot
+        self.stack = stack
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for route in self.hot:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:  # as Starlette's Router does for the route it picks
+                    scope["route"] = route
+                    scope.update(child_scope)
+                    await route.handle(scope, receive, send)
+                    return
+        await self.stack(scope, receive, send)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -137,9 +180,9 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
     """The emulator as an ASGI app; settings default to ``EVOLINK_MOCK_*``."""
     if emulator is None:
         emulator = Emulator(settings or Settings.from_env())
-    app = Starlette(
+    app = EmulatorApp(
         routes=[*api.routes(), *admin.routes(), *dashboard.routes()],
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error, api.DropConnection: _drop,
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, DropConnection: _drop,
                             Exception: _unexpected},
         middleware=_middleware(emulator),
         lifespan=_lifespan,

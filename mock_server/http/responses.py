@@ -8,7 +8,7 @@ import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ApiError
+from ..errors import ApiError, internal_error
 
 JSON_HEADERS = (b"content-type", b"application/json")
 
@@ -25,6 +25,10 @@ class JSONResponse(Response):
         self.raw_headers = [(b"content-length", str(len(self.body)).encode()), JSON_HEADERS]
         if headers:
             self.raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+class DropConnection(Exception):
+    """A ``drop`` fault fired: the connection is cut in the middle of the answer."""
 
 
 class DroppedResponse(Response):
@@ -75,9 +79,12 @@ class JSONEndpoint:
     """An ASGI endpoint for the hot public routes: ``handler(scope, receive)`` returns
     ``(content, extra headers)`` and this sends it as JSON.
 
-    Starlette routes to it like any endpoint and its exception handlers still turn an
-    :class:`ApiError` into the error body; it only skips building ``Request`` and
-    ``Response`` objects, which cost more than the handlers on a busy emulator.
+    Starlette routes to it like any endpoint. It skips building ``Request`` and ``Response``
+    objects, which cost more than the handlers on a busy emulator, and it answers its own
+    errors as the app's exception handlers would: an :class:`ApiError` as the error body, a
+    :class:`DropConnection` as a cut answer, anything else as a 500 ``internal_error`` (then
+    re-raised, for the server's log). So the app can route to it ahead of Starlette's
+    exception middleware (``app.EmulatorApp``).
     """
 
     __slots__ = ("handler",)
@@ -86,7 +93,17 @@ class JSONEndpoint:
         self.handler = handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        content, extra = await self.handler(scope, receive)
+        try:
+            content, extra = await self.handler(scope, receive)
+        except ApiError as error:
+            await error_response(error)(scope, receive, send)
+            return
+        except DropConnection:
+            await DroppedResponse()(scope, receive, send)
+            return
+        except Exception:
+            await error_response(internal_error())(scope, receive, send)
+            raise
         body = orjson.dumps(content)
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-length", str(len(body)).encode()), JSON_HEADERS, *extra]})
