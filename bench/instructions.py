@@ -45,7 +45,7 @@ def _app(target: str) -> Any:
     return create_app()
 
 
-def _scope(app: Any, method: str, path: str) -> dict[str, Any]:
+def _scope(method: str, path: str) -> dict[str, Any]:
     """What uvicorn passes for a request from wrk."""
     return {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
             "method": method, "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
@@ -66,7 +66,7 @@ async def _drive(target: str, route: str, count: int) -> None:
 
     async def call(method: str, path: str) -> bytes:
         sent.clear()
-        await app(_scope(app, method, path), receive, send)
+        await app(_scope(method, path), receive, send)
         if sent[0]["status"] != 200:
             raise SystemExit(f"{method} {path}: {sent[0]['status']} {sent[-1].get('body', b'')!r}")
         return sent[-1]["body"]

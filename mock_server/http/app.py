@@ -19,13 +19,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Settings
 from ..core.service import Emulator
-from ..errors import ApiError, internal_error
+from ..errors import ApiError
 from ..redaction import redact
 from ..workers.callbacks import CallbackDispatcher
 from ..workers.feed import Feed
 from . import admin, api, dashboard
 from .cors import Cors
-from .responses import DropConnection, DroppedResponse, error_response
+from .responses import DropConnection, error_answer, error_response
 
 
 class AppState(State):
@@ -81,9 +81,8 @@ class _HotFirst:
         await self.stack(scope, receive, send)
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return error_response(exc)
+async def _answer(request: Request, exc: Exception) -> Response:
+    return error_answer(exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -96,14 +95,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         error = ApiError(exc.status_code, "invalid_request", str(exc.detail), "invalid_request_error")
     return error_response(error)
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    return error_response(internal_error())
-
-
-async def _drop(request: Request, exc: Exception) -> Response:
-    return DroppedResponse()
 
 
 class _IntentionalDrops(logging.Filter):
@@ -182,8 +173,8 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
         emulator = Emulator(settings or Settings.from_env())
     app = EmulatorApp(
         routes=[*api.routes(), *admin.routes(), *dashboard.routes()],
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error, DropConnection: _drop,
-                            Exception: _unexpected},
+        exception_handlers={ApiError: _answer, HTTPException: _http_error, DropConnection: _answer,
+                            Exception: _answer},
         middleware=_middleware(emulator),
         lifespan=_lifespan,
     )

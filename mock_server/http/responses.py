@@ -43,6 +43,17 @@ class DroppedResponse(Response):
         await send({"type": "http.response.body", "body": b'{"created":', "more_body": True})
 
 
+def error_answer(exc: Exception) -> Response:
+    """What an exception raised while answering becomes (the app's exception handlers and
+    :class:`JSONEndpoint` alike): an :class:`ApiError` its error body, a :class:`DropConnection`
+    a cut answer, anything else a 500 ``internal_error``."""
+    if isinstance(exc, ApiError):
+        return error_response(exc)
+    if isinstance(exc, DropConnection):
+        return DroppedResponse()
+    return error_response(internal_error())
+
+
 def error_response(error: ApiError) -> JSONResponse:
     """The API's error body; ``X-Mock-Rule`` names a cross-field rule that fired."""
     headers = dict(error.headers)
@@ -95,14 +106,10 @@ class JSONEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             content, extra = await self.handler(scope, receive)
-        except ApiError as error:
-            await error_response(error)(scope, receive, send)
-            return
-        except DropConnection:
-            await DroppedResponse()(scope, receive, send)
-            return
-        except Exception:
-            await error_response(internal_error())(scope, receive, send)
+        except Exception as exc:
+            await error_answer(exc)(scope, receive, send)
+            if isinstance(exc, (ApiError, DropConnection)):
+                return
             raise
         body = orjson.dumps(content)
         await send({"type": "http.response.start", "status": 200,
