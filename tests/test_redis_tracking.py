@@ -47,13 +47,13 @@ def test_polling_an_unchanged_task_again_costs_no_round_trip(stores: tuple[Redis
     assert [poller.snapshot(KEY, task(1).id) for _ in range(5)] == [first] * 5
     assert _mget_calls(admin) == read
     writer.advance_clock(1)  # a change to one of the keys: the next poll reads again
-    assert poller.snapshot(KEY, task(1).id).offset == 1
+    assert poller.snapshot(KEY, task(1).id)[2] == 1
     assert _mget_calls(admin) == read + 1
 
 
 def test_a_flushed_database_is_read_again(stores: tuple[RedisStore, RedisStore], admin: redis.Redis) -> None:
     _, poller = stores
-    assert poller.snapshot(KEY, task(1).id).task == task(1)
+    assert poller.snapshot(KEY, task(1).id)[1] == task(1)
     admin.flushdb()  # the server tells trackers to forget everything (a push naming no key)
     assert poller.snapshot(KEY, task(1).id) == (None, None, 0.0, False)
 
@@ -61,9 +61,9 @@ def test_a_flushed_database_is_read_again(stores: tuple[RedisStore, RedisStore],
 def test_a_lost_connection_forgets_what_it_kept(stores: tuple[RedisStore, RedisStore], admin: redis.Redis) -> None:
     """While the connection is gone no invalidation can reach it; the poll after reconnecting reads afresh."""
     writer, poller = stores
-    assert poller.snapshot(KEY, task(1).id).offset == 0
+    assert poller.snapshot(KEY, task(1).id)[2] == 0
     polling = [client["id"] for client in admin.client_list() if client["cmd"] == "mget"]
     assert len(polling) == 1  # the poller's connection (the writer's last command was a script)
     admin.client_kill_filter(_id=polling[0])
     writer.advance_clock(42)
-    assert poller.snapshot(KEY, task(1).id).offset == 42
+    assert poller.snapshot(KEY, task(1).id)[2] == 42

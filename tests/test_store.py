@@ -85,7 +85,7 @@ def finish(done: Task, account: Account) -> Settlement:
     at = done.ends if done.ends is not None else done.created
     account, done, entry = ledger.settle(account, done, at)
     first = CallbackAttempt(done.id, 1, done.callback_url, at) if done.callback_url else None
-    return Settlement(done, account, entry, first)
+    return done, account, entry, first
 
 
 def refuse(done: Task, account: Account) -> Settlement:
@@ -126,7 +126,7 @@ def test_a_snapshot_reads_account_task_clock_and_rules_together(store: Store) ->
     store.advance_clock(7.5)
     store.add_fault(FaultRule("fault-1", "latency", latency_ms=5.0))
     assert store.snapshot(KEY, task(1).id) == (store.account(KEY), task(1), 7.5, True)
-    assert store.snapshot(KEY, "task-unified-1800000000-nothere0").task is None
+    assert store.snapshot(KEY, "task-unified-1800000000-nothere0")[1] is None  # no such task
 
 
 def test_a_snapshot_shows_every_change_another_handle_made_since_the_last(open_store: Opener) -> None:
@@ -141,15 +141,17 @@ def test_a_snapshot_shows_every_change_another_handle_made_since_the_last(open_s
 
     assert polled() == polled() == (writer.account(KEY), new, 0.0, False)  # the second read may be a kept one
     writer.advance_clock(30)
-    assert polled().offset == 30
+    assert polled()[2] == 30  # the offset
     writer.add_fault(FaultRule("fault-1", "latency", latency_ms=5.0))
-    assert polled().faults
+    assert polled()[3]  # fault rules exist
     writer.clear_faults()
-    assert not polled().faults
+    assert not polled()[3]
     writer.settle_due(T0 + 100, 10, finish)
-    assert polled().task.settled == "charged" and polled().account.charged == PRICE
+    account, settled, _, _ = polled()
+    assert settled is not None and settled.settled == "charged" and account is not None and account.charged == PRICE
     writer.change_account(KEY, lambda old: ledger.regrant(old, KEY, Decimal(5), None, None, T0 + 200))
-    assert polled().account == writer.account(KEY) and polled().account.granted == 5
+    account = polled()[0]
+    assert account == writer.account(KEY) and account is not None and account.granted == 5
     writer.reset()
     assert polled() == (None, None, 30.0, False)
 

@@ -27,6 +27,8 @@ def setter(record: type[R], field: str) -> Callable[[R, Any], R]:
     new = tuple.__new__
 
     def set_field(instance: R, value: Any) -> R:
-        changed: R = new(record, (*instance[:at], value, *instance[at + 1:]))
+        fields = list(instance)  # one copy to change, one to the record: fewer than slicing around the field
+        fields[at] = value
+        changed: R = new(record, fields)
         return changed
     return set_field

@@ -68,7 +68,6 @@ class AlreadyFinished(Exception):
 #: scenario rule exists)``. A plain tuple, unpacked where it is read: every request builds one.
 Visit = tuple[Account, Task | None, float, bool]
 _task = builder(Task)
-_settlement = builder(Settlement)
 
 
 @functools.lru_cache(maxsize=256)  # every request; clients send a few distinct headers (a 401 is not cached)
@@ -134,7 +133,7 @@ def _finish(task: Task, account: Account) -> Settlement:
     at = ends if ends is not None else task.created
     account, task, entry = ledger.settle(account, task, at)
     callback = CallbackAttempt(task.id, 1, task.callback_url, at) if task.callback_url is not None else None
-    return _settlement((task, account, entry, callback))  # every settlement
+    return task, account, entry, callback
 
 
 def _canceller(now: float) -> Callable[[Task, Account], Settlement]:

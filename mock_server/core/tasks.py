@@ -79,16 +79,12 @@ class Task(NamedTuple):
     @property
     def ends(self) -> float | None:
         """When the task reaches its final state (None: stuck, never)."""
-        return self._ends(self.created + self.queue)
-
-    def _ends(self, starts: float) -> float | None:
         if self.cancelled_at is not None:
             return self.cancelled_at
         if self.stuck:
             return None
-        if self.fail in EARLY_FAILURES:
-            return starts
-        return starts + self.processing
+        starts = self.created + self.queue  # the same sum as :meth:`state_at`'s, so they agree to the last bit
+        return starts if self.fail in EARLY_FAILURES else starts + self.processing
 
     def finished_by(self, t: float) -> bool:
         """Whether the task reached its final state at or before ``t``."""
@@ -107,7 +103,7 @@ class Task(NamedTuple):
     def state_at(self, t: float) -> tuple[str, int, str | None]:
         """``(status, progress, error code)`` at mock time ``t`` (every poll: kept lean)."""
         starts = self.created + self.queue
-        ends = self._ends(starts)
+        ends = self.ends
         if ends is not None and t >= ends:
             error = CANCELLED if self.cancelled_at is not None else self.fail
             if error is None:

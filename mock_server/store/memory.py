@@ -33,7 +33,6 @@ from .port import (
 )
 
 EVICTION_STEP = 8  # tasks looked at per eviction call: the cost of a create stays bounded
-_snapshot = builder(Snapshot)  # every request reads one
 _task, _entry = builder(Task), builder(LedgerEntry)
 
 
@@ -188,8 +187,8 @@ class MemoryStore:
         return next(numbers)  # itertools.count is atomic under the GIL
 
     def snapshot(self, key: str, task_id: str | None) -> Snapshot:
-        return _snapshot((self._accounts.get(key), None if task_id is None else self._tasks.get(task_id),
-                          self._offset, bool(self._faults)))
+        return (self._accounts.get(key), None if task_id is None else self._tasks.get(task_id), self._offset,
+                bool(self._faults))
 
     # -- accounts -----------------------------------------------------------------------------
     def account(self, key: str) -> Account | None:

@@ -20,21 +20,16 @@ worker; nothing a worker keeps for itself may change what another one sees.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from ..core.callbacks import CallbackAttempt
 from ..core.faults import FaultRule
 from ..core.ledger import Account, LedgerEntry
 from ..core.tasks import Task
 
-
-class Settlement(NamedTuple):
-    """What finishing a task writes: the settled task, its account, the ledger entry, the first callback."""
-
-    task: Task
-    account: Account
-    entry: LedgerEntry
-    callback: CallbackAttempt | None = None
+#: What finishing a task writes, ``(task, account, entry, callback)``: the settled task, its account, the
+#: ledger entry and the first callback (None: none). A plain tuple, as :data:`Snapshot`: one per settlement.
+Settlement = tuple[Task, Account, LedgerEntry, CallbackAttempt | None]
 
 
 #: Reserves a new task's price on its account: raises to refuse (no credits, too many running).
@@ -51,13 +46,10 @@ Forgettable = Callable[[Task], bool]
 Lapse = Callable[[CallbackAttempt], "tuple[CallbackAttempt, CallbackAttempt | None] | None"]
 
 
-class Snapshot(NamedTuple):
-    """What a request needs first, read at once: the caller's account, a task, the clock offset, any fault rule."""
-
-    account: Account | None
-    task: Task | None
-    offset: float
-    faults: bool
+#: What a request needs first, read at once, ``(account, task, offset, faults)``: the caller's account, the
+#: task asked for (None: none or unknown), the clock offset (seconds) and whether any fault rule exists.
+#: A plain tuple: every request reads one, and a ``NamedTuple`` costs three times as much to build.
+Snapshot = tuple[Account | None, Task | None, float, bool]
 
 
 def first_accepted(newest: Iterable[Task], limit: int, accept: Callable[[Task], bool] | None) -> list[Task]:

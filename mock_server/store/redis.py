@@ -287,8 +287,10 @@ class RedisStore:
         tracked = self._tracked()
         if task_id is None:
             account, offset, faults = tracked.values((_account_key(key), OFFSET, FAULTS), _SNAPSHOT_ACCOUNT)
-            return Snapshot(account, None, offset, faults)
-        return Snapshot(*tracked.values((_account_key(key), _task_key(task_id), OFFSET, FAULTS), _SNAPSHOT))
+            return account, None, offset, faults
+        keys = (_account_key(key), _task_key(task_id), OFFSET, FAULTS)
+        account, task, offset, faults = tracked.values(keys, _SNAPSHOT)
+        return account, task, offset, faults
 
     def _remember(self, key: str, raw: bytes) -> None:
         seen = self._seen
@@ -429,14 +431,14 @@ class RedisStore:
             raw_account = self._call("GET", account_key)
             if raw_account is None:  # a task's account outlives it (a reset forgets both)
                 raise NoSuchAccount(task.key)
-            done = finish(task, ACCOUNT.load(raw_account))
-            writes: list[Command] = [("SET", task_key, TASK.dump(done.task)),
-                                     ("SET", account_key, ACCOUNT.dump(done.account)), ("ZREM", DUE, task_id),
-                                     ("ZREM", CALLBACK_DUE, task_id), *self._log(done.entry)]
-            if done.callback is not None:
-                writes += self._schedule(done.callback)
+            done, account, entry, callback = finish(task, ACCOUNT.load(raw_account))
+            writes: list[Command] = [("SET", task_key, TASK.dump(done)),
+                                     ("SET", account_key, ACCOUNT.dump(account)), ("ZREM", DUE, task_id),
+                                     ("ZREM", CALLBACK_DUE, task_id), *self._log(entry)]
+            if callback is not None:
+                writes += self._schedule(callback)
             if not self._compare_and_set({task_key: raw_task, account_key: raw_account}, writes):
-                return done.task
+                return done
 
     def evict(self, max_tasks: int, forgettable: Forgettable) -> int:
         count = self.task_count()

@@ -161,8 +161,8 @@ class SqliteStore:
 
     def snapshot(self, key: str, task_id: str | None) -> Snapshot:
         account, task, offset, faults = self._db().execute(_SNAPSHOT, (key, task_id)).fetchone()
-        return Snapshot(None if account is None else ACCOUNT.load(account), None if task is None else TASK.load(task),
-                        offset or 0.0, bool(faults))
+        return (None if account is None else ACCOUNT.load(account), None if task is None else TASK.load(task),
+                offset or 0.0, bool(faults))
 
     # -- accounts -----------------------------------------------------------------------------
     def account(self, key: str) -> Account | None:
@@ -277,14 +277,14 @@ class SqliteStore:
         account = self._account(db, task.key)
         if account is None:  # a task's account outlives it (a reset forgets both)
             raise NoSuchAccount(task.key)
-        done = finish(task, account)
+        done, account, entry, callback = finish(task, account)
         db.execute("UPDATE tasks SET due = NULL, callback_due = NULL, record = ? WHERE id = ?",
-                   (TASK.dump(done.task), task.id))
-        self._put_account(db, done.account)
-        self._log(db, done.entry)
-        if done.callback is not None:
-            self._schedule(db, done.callback)
-        return done.task
+                   (TASK.dump(done), task.id))
+        self._put_account(db, account)
+        self._log(db, entry)
+        if callback is not None:
+            self._schedule(db, callback)
+        return done
 
     def evict(self, max_tasks: int, forgettable: Forgettable) -> int:
         if self.task_count() <= max_tasks:
