@@ -264,12 +264,15 @@ class MemoryStore:
             return []
         settled: list[Task] = []
         with self._lock:
-            while len(settled) < limit and (ids := due.take(now, limit - len(settled))):
+            while True:
+                wanted = limit - len(settled)
+                ids = due.take(now, wanted)
                 for task_id in ids:
                     task = self._tasks.get(task_id)
                     if task is not None and task.settled is None:  # not cancelled (or forgotten) since
                         settled.append(self._finish(task, finish))
-        return settled
+                if len(ids) < wanted or len(settled) >= limit:  # nothing more is due, or enough was settled
+                    return settled
 
     def due_count(self) -> int:
         return len(self._due)
