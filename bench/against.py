@@ -112,8 +112,9 @@ def main() -> int:
             server.stop()
     results["after"] = results.pop("emulator")
     python = run.BIN / "python"
-    counted = instructions.count_all({"before": (tree / ".venv" / "bin" / "python", "emulator"),
-                                      "after": (python, "emulator"), "bare": (python, "bare")})
+    routes = ("GET", "POST")
+    counted = instructions.count_all({"before": (tree / ".venv" / "bin" / "python", "emulator", routes),
+                                      "after": (python, "emulator", routes), "bare": (python, "bare", routes)})
     text = report(commit, head, results, counted, mach, args.rounds, args.seconds)
     (run.BENCH / f"against-{commit[:12]}.md").write_text(text)
     print(text)

@@ -4,14 +4,18 @@ Timing on a shared VM swings by tens of percent within minutes; the number of in
 executes does not (two runs agree within 0.2%). :func:`per_request` runs a target's ASGI app
 in-process (no socket, no server, no wrk) under ``valgrind --tool=cachegrind`` twice, with two request
 counts, and divides the difference by the difference of the counts: start-up, imports and warm-up
-cancel out. What it leaves out is what only timing sees: cache misses, the kernel's network path,
-uvicorn's parsing, and the settlement of finished tasks (mock time stands still here, as
-``EVOLINK_MOCK_SPEED=0``).
+cancel out. What it leaves out is what only timing sees: cache misses, the kernel's network path and
+uvicorn's parsing.
+
+Mock time stands still (``EVOLINK_MOCK_SPEED=0``) for ``GET`` and ``POST``, so no task finishes. Under
+the bench's load the clock runs, and each create also settles, on average, one task that ended:
+``SETTLING`` counts that too. Mock time steps ``SETTLE_STEP`` after each create (the load's pace), after
+``SETTLE_WARM_UP`` creates that fill the due queue to its steady size.
 
 Run directly, this file is the driver that valgrind runs, in the target's own Python (another
 commit's virtualenv, for ``make bench-against``):
 
-    python bench/instructions.py emulator|bare GET|POST COUNT
+    python bench/instructions.py emulator|bare GET|POST|SETTLING COUNT
 """
 from __future__ import annotations
 
@@ -31,6 +35,9 @@ BODY = b'{"model": "kling-o3-text-to-video", "prompt": "a lighthouse at dusk"}'
 WARM_UP = 500  # requests before counting: caches filled, first-use paths taken
 COUNTS = (500, 2500)  # the two runs' request counts
 TARGETS = ("emulator", "bare")
+ROUTES = ("GET", "POST", "SETTLING")  # SETTLING: a POST that also settles a task (the emulator only)
+SETTLE_STEP = 1 / 200  # mock seconds per create: 60x mock time at about 12,000 creates a second
+SETTLE_WARM_UP = 120_000  # creates (through the core: quicker) before counting: tasks end as fast as they start
 
 
 # -- the driver (runs under valgrind, in the target's Python) -----------------------------------
@@ -73,11 +80,30 @@ async def _drive(target: str, route: str, count: int) -> None:
 
     task_id = json.loads(await call("POST", "/v1/videos/generations"))["id"]
     paths = {"GET": ("GET", f"/v1/tasks/{task_id}"), "POST": ("POST", "/v1/videos/generations")}
+    if route == "SETTLING":
+        await _settling(app.state.emulator, call, count)
+        return
     for _ in range(WARM_UP):
         await call(*paths["POST"])
     method, path = paths[route]
     for _ in range(count):
         await call(method, path)
+
+
+async def _settling(emulator: Any, call: Any, count: int) -> None:
+    """Creates with mock time moving ``SETTLE_STEP`` after each (``Emulator.advance`` settles what ended)."""
+    account = emulator.ensure_account(KEY.decode())
+    for _ in range(SETTLE_WARM_UP):
+        emulator.create_task(account, json.loads(BODY))
+        emulator.advance(SETTLE_STEP)
+    running = emulator.due_count()
+    creates = WARM_UP + count
+    for _ in range(creates):
+        await call("POST", "/v1/videos/generations")
+        emulator.advance(SETTLE_STEP)
+    settled = creates - (emulator.due_count() - running)
+    if abs(settled - creates) > creates // 10:
+        raise SystemExit(f"{creates} creates settled {settled} tasks: not one each (raise SETTLE_WARM_UP)")
 
 
 # -- counting (runs in the bench) ---------------------------------------------------------------
@@ -110,18 +136,19 @@ def per_request(valgrind: str, python: Path, target: str, route: str) -> float:
     return (large - small) / (COUNTS[1] - COUNTS[0])
 
 
-def count_all(jobs: dict[str, tuple[Path, str]],
-              routes: tuple[str, ...] = ("GET", "POST")) -> dict[str, dict[str, float]]:
-    """``{name: {route: instructions per request}}`` for ``jobs`` (``name: (python, target)``), a run per core."""
+def count_all(jobs: dict[str, tuple[Path, str, tuple[str, ...]]]) -> dict[str, dict[str, float]]:
+    """``{name: {route: instructions per request}}`` for ``jobs`` (``name: (python, target, routes)``), a run
+    per core."""
     valgrind = ensure_valgrind()
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        futures = {(name, route): pool.submit(per_request, valgrind, python, target, route)
-                   for name, (python, target) in jobs.items() for route in routes}
-        return {name: {route: futures[name, route].result() for route in routes} for name in jobs}
+        futures = {name: {route: pool.submit(per_request, valgrind, python, target, route) for route in routes}
+                   for name, (python, target, routes) in jobs.items()}
+        return {name: {route: future.result() for route, future in by_route.items()}
+                for name, by_route in futures.items()}
 
 
 if __name__ == "__main__":
     target, route, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    if target not in TARGETS or route not in ("GET", "POST"):
+    if target not in TARGETS or route not in ROUTES or (target, route) == ("bare", "SETTLING"):
         raise SystemExit(__doc__)
     asyncio.run(_drive(target, route, count))
