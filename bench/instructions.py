@@ -78,11 +78,11 @@ async def _drive(target: str, route: str, count: int) -> None:
             raise SystemExit(f"{method} {path}: {sent[0]['status']} {sent[-1].get('body', b'')!r}")
         return sent[-1]["body"]
 
-    task_id = json.loads(await call("POST", "/v1/videos/generations"))["id"]
-    paths = {"GET": ("GET", f"/v1/tasks/{task_id}"), "POST": ("POST", "/v1/videos/generations")}
     if route == "SETTLING":
         await _settling(app.state.emulator, call, count)
         return
+    task_id = json.loads(await call("POST", "/v1/videos/generations"))["id"]
+    paths = {"GET": ("GET", f"/v1/tasks/{task_id}"), "POST": ("POST", "/v1/videos/generations")}
     for _ in range(WARM_UP):
         await call(*paths["POST"])
     method, path = paths[route]
