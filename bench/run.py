@@ -488,11 +488,19 @@ def soak_report(results: dict) -> list[str]:
               "`evolink-mock serve` also freezes what survives start-up and each full collection (`gc.freeze`).", "",
               "The growth the issue reported (POST p99 from 33 ms at 46,000 tasks to 81 ms at 140,000) is the "
               "default clock's: tasks finish and settle while new ones come. The soak below runs on a manual "
-              "clock (every create adds to the stored state); the settling load is the POST rows above. Over "
-              "SQLite and Redis the soak's p99 is high from the first window and does not climb with the stored "
-              "tasks: every store call is synchronous on the server's one event loop, so with 64 connections a "
-              "request waits behind the others' store round trips, and on 2 cores the emulator, the store "
-              "(redis-server), and wrk's two threads take turns on the CPUs."]
+              "clock (every create adds to the stored state); the settling load is the POST rows above.", "",
+              "Over SQLite and Redis the soak's windows used to have p99s of 0.1 to 1.2 s that jumped between "
+              "windows (the growth check failed at 2.75x and 11.87x on the same code). The wait was not in the "
+              "server's work: captured on the wire, the server answered every request it had read within 40 ms "
+              "(p99 37 ms) while wrk measured p99 0.5 s. `ss` showed the slow requests in connections that no "
+              "process had accepted yet. Each window is a new wrk run that opens 64 connections at once, and "
+              "uvloop (libuv since 1.45) accepts one new connection per turn of its loop; under load a turn "
+              "runs every request that is ready, 20 to 40 ms of store calls over SQLite or Redis, so the last "
+              "connections waited up to a second in the kernel's accept queue. One server process over a shared "
+              "store now runs asyncio's loop, which accepts every waiting connection in one turn, for about "
+              "25 µs more CPU per request: a few percent of a create over those stores "
+              "(`Settings.event_loop`, `EVOLINK_MOCK_LOOP`). The memory store keeps uvloop: there the 25 µs "
+              "are a quarter of a create, and a burst of connections waits tens of milliseconds at most."]
     for store, run in results.get("soak", {}).items():
         lines += ["", f"## Soak: creates until {run['tasks']:,} tasks are stored ({store})", "",
                   f"`bench/soak.py`: wrk ({run['threads']} threads, {run['connections']} connections) creates "
@@ -613,7 +621,10 @@ def explanations(results: dict) -> list[str]:
                          "the connections over the throughput and the p99s' ratio follows the CPU per request: "
                          f"{emulator['cpu_us_per_request']:.0f} us against {bare['cpu_us_per_request']:.0f} us, "
                          f"{ratio:.2f}x. A p99 within 1.5x of bare's needs a create within 1.5x of bare's CPU "
-                         "(throughput at least 0.67x bare's), whatever the tail does.")
+                         "(throughput at least 0.67x bare's), whatever the tail does. A round far above the "
+                         "others is its start: wrk opens its connections at once, and uvloop accepts one per "
+                         "turn of the loop while the first ones keep it busy (up to 160 ms in the accept queue "
+                         "seen over the memory store).")
             counted = results.get("instructions", {})
             settling = counted.get("emulator", {}).get("SETTLING")
             if route == "POST" and settling:

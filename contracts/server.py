@@ -39,7 +39,8 @@ class LiveServer:
         self._socket.listen(2048)
         self.host, self.port = self._socket.getsockname()[:2]
         config = uvicorn.Config(wrap(self.app) if wrap else self.app, log_level="warning", access_log=False,
-                                lifespan="on", proxy_headers=False)  # the emulator reads X-Forwarded-* itself
+                                lifespan="on", proxy_headers=False,  # the emulator reads X-Forwarded-* itself
+                                loop=self.settings.event_loop)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
                                         name=f"evolink-mock:{self.port}", daemon=True)

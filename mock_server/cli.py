@@ -35,6 +35,9 @@ def add_serve_parser(sub: Any) -> None:
                                    "'redis://HOST:PORT/DB' (shared by machines) (EVOLINK_MOCK_STORE, default memory)")
     p.add_argument("--workers", type=int, help="server processes on the one port; more than 1 needs a SQLite or "
                                                "Redis store (EVOLINK_MOCK_WORKERS, default 1)")
+    p.add_argument("--loop", choices=["auto", "asyncio", "uvloop"],
+                   help="event loop: auto is asyncio for one process over SQLite or Redis (it accepts a burst "
+                        "of new connections at once), uvloop otherwise (EVOLINK_MOCK_LOOP, default auto)")
     p.add_argument("--contract", type=Path, metavar="FILE",
                    help=f"serve another openapi.yaml, e.g. with a model added "
                         f"({CONTRACT_ENV}, default: the bundled one)")
@@ -75,10 +78,11 @@ def serve(args: argparse.Namespace) -> int:
     from .http.app import create_app
 
     settings = Settings.from_env(host=args.host, port=args.port, speed=args.speed, seed=args.seed, store=args.store,
-                                 workers=args.workers)
+                                 workers=args.workers, loop=args.loop)
     # proxy_headers off: the emulator reads X-Forwarded-* itself, from EVOLINK_MOCK_TRUSTED_PROXIES (http/links.py)
     options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_level": args.log_level,
-                               "access_log": args.access_log, "lifespan": "on", "proxy_headers": False}
+                               "access_log": args.access_log, "lifespan": "on", "proxy_headers": False,
+                               "loop": settings.event_loop}
     if settings.workers > 1:
         from .core.service import Emulator
 

@@ -23,6 +23,8 @@ import pytest
 from conftest import T2V, free_port
 
 from contracts.receiver import CallbackReceiver
+from contracts.server import LiveServer
+from mock_server import Settings
 
 PRICE = 27  # a default text-to-video task: 5 s at 720p
 BODY = {"model": T2V, "prompt": "a lighthouse at dusk"}
@@ -312,6 +314,42 @@ def test_several_workers_over_the_memory_store_are_refused_naming_both_settings(
                             capture_output=True, text=True, timeout=60, env={**os.environ, "EVOLINK_MOCK_STORE": ""})
     assert result.returncode == 2
     assert "EVOLINK_MOCK_WORKERS" in result.stderr and "EVOLINK_MOCK_STORE" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("store", "workers", "loop"), [
+    ("memory", 1, "uvloop"), ("sqlite:///state.db", 1, "asyncio"), ("redis://127.0.0.1:6379/0", 1, "asyncio"),
+    ("sqlite:///state.db", 2, "uvloop"), ("redis://127.0.0.1:6379/0", 4, "uvloop")])
+def test_auto_runs_asyncio_for_one_process_over_a_shared_store(store: str, workers: int, loop: str) -> None:
+    assert Settings(store=store, workers=workers).checked().event_loop == loop
+    for chosen in ("asyncio", "uvloop"):  # a chosen loop wins
+        assert Settings(store=store, workers=workers, loop=chosen).checked().event_loop == chosen
+
+
+def test_the_server_process_runs_the_loop_the_settings_name(tmp_path: Path) -> None:
+    """Whether the serving process loaded uvloop at all (its memory map): auto, and a choice that overrides it."""
+    cases = [("memory", {}, True), (f"sqlite:///{tmp_path / 'a.db'}", {}, False),
+             (f"sqlite:///{tmp_path / 'b.db'}", {"EVOLINK_MOCK_LOOP": "uvloop"}, True),
+             ("memory", {"EVOLINK_MOCK_LOOP": "asyncio"}, False)]
+    for store, env, loaded in cases:
+        with Served(store, **env) as served:
+            assert served.connect().json("GET", "/_mock/health")[0] == 200
+            assert ("uvloop" in Path(f"/proc/{served.process.pid}/maps").read_text()) is loaded, (store, env)
+
+
+def test_the_live_server_runs_the_loop_of_its_settings(tmp_path: Path) -> None:
+    for settings, module in ((Settings(speed=0), "uvloop"), (Settings(speed=0, store=f"sqlite:///{tmp_path / 's.db'}"),
+                                                             "asyncio")):
+        with LiveServer(settings) as server:
+            assert type(server.app.state.loop).__module__.split(".")[0] == module
+
+
+@pytest.mark.parametrize(("argv", "env", "said"), [
+    (["--loop", "tokio"], {}, "invalid choice: 'tokio'"),
+    ([], {"EVOLINK_MOCK_LOOP": "tokio"}, "EVOLINK_MOCK_LOOP must be auto, asyncio or uvloop (got 'tokio')")])
+def test_an_unknown_event_loop_is_refused(argv: list[str], env: dict[str, str], said: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "mock_server", *argv, "--port", str(free_port())],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+    assert result.returncode == 2 and said in result.stderr, result.stderr
 
 
 def test_a_relative_sqlite_url_is_a_file_in_the_working_directory(tmp_path: Path) -> None:
