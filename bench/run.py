@@ -500,7 +500,7 @@ def soak_report(results: dict) -> list[str]:
               "store now runs asyncio's loop, which accepts every waiting connection in one turn, for about "
               "25 µs more CPU per request: a few percent of a create over those stores "
               "(`Settings.event_loop`, `EVOLINK_MOCK_LOOP`). The memory store keeps uvloop: there the 25 µs "
-              "are a quarter of a create, and a burst of connections waits tens of milliseconds at most."]
+              "are a quarter of a create, and a burst of 64 connections waited up to 160 ms."]
     for store, run in results.get("soak", {}).items():
         lines += ["", f"## Soak: creates until {run['tasks']:,} tasks are stored ({store})", "",
                   f"`bench/soak.py`: wrk ({run['threads']} threads, {run['connections']} connections) creates "

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .config import Settings
+from .config import LOOPS, Settings
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -35,7 +35,7 @@ def add_serve_parser(sub: Any) -> None:
                                    "'redis://HOST:PORT/DB' (shared by machines) (EVOLINK_MOCK_STORE, default memory)")
     p.add_argument("--workers", type=int, help="server processes on the one port; more than 1 needs a SQLite or "
                                                "Redis store (EVOLINK_MOCK_WORKERS, default 1)")
-    p.add_argument("--loop", choices=["auto", "asyncio", "uvloop"],
+    p.add_argument("--loop", choices=LOOPS,
                    help="event loop: auto is asyncio for one process over SQLite or Redis (it accepts a burst "
                         "of new connections at once), uvloop otherwise (EVOLINK_MOCK_LOOP, default auto)")
     p.add_argument("--contract", type=Path, metavar="FILE",

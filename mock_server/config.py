@@ -110,9 +110,9 @@ class Settings:
         1.3 s over Redis. asyncio accepts every waiting connection in one turn
         (https://bugs.python.org/issue27906), for about 25 us more CPU per request: a few percent
         of a shared-store create. uvloop stays where that trade goes the other way: over the memory
-        store, 25 us is a quarter of a create and turns are short (a burst waits tens of ms at
-        most); with several workers on one port, asyncio's greedy accept lets one worker take most
-        of a burst (2 workers over Redis: 1,130 creates/s against uvloop's 1,530).
+        store, 25 us is a quarter of a create and turns are short (a burst of 64 waited up to
+        160 ms); with several workers on one port, asyncio's greedy accept lets one worker take
+        most of a burst (2 workers over Redis: 1,230 creates/s against uvloop's 1,520).
         """
         if self.loop != "auto":
             return self.loop
