@@ -497,9 +497,9 @@ def soak_report(results: dict) -> list[str]:
               "uvloop (libuv since 1.45) accepts one new connection per turn of its loop; under load a turn "
               "runs every request that is ready, 20 to 40 ms of store calls over SQLite or Redis, so the last "
               "connections waited up to a second in the kernel's accept queue. One server process over a shared "
-              "store now runs asyncio's loop, which accepts every waiting connection in one turn, for about "
-              "25 µs more CPU per request: a few percent of a create over those stores "
-              "(`Settings.event_loop`, `EVOLINK_MOCK_LOOP`). The memory store keeps uvloop: there the 25 µs "
+              "store now runs asyncio's loop, which accepts every waiting connection in one turn, for up to "
+              "about 35 µs more CPU per request: about 8% of the throughput over SQLite, nothing measurable over "
+              "Redis (`Settings.event_loop`, `EVOLINK_MOCK_LOOP`). The memory store keeps uvloop: there 25 µs "
               "are a quarter of a create, and a burst of 64 connections waited up to 160 ms."]
     for store, run in results.get("soak", {}).items():
         lines += ["", f"## Soak: creates until {run['tasks']:,} tasks are stored ({store})", "",

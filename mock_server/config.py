@@ -100,19 +100,19 @@ class Settings:
     def event_loop(self) -> str:
         """The event loop uvicorn runs, ``"asyncio"`` or ``"uvloop"``: ``loop`` with ``auto`` resolved.
 
-        ``auto`` is asyncio for one process over SQLite or Redis, and uvloop (when installed)
-        otherwise. uvloop accepts one new connection per turn of its loop (libuv since 1.45:
-        https://github.com/libuv/libuv/pull/3696), and under load one turn runs every request that
-        is ready. Over a shared store a create is 0.4-0.6 ms of synchronous store calls, so with 64
-        busy connections a turn lasts 20-40 ms, and a client that opens 64 connections at once
-        waits up to a second for the last one to be accepted: wrk's p99 over SQLite was 0.5 s
-        while, on the wire, the server answered what it had read within 40 ms (p99 37 ms), and
-        1.3 s over Redis. asyncio accepts every waiting connection in one turn
-        (https://bugs.python.org/issue27906), for about 25 us more CPU per request: a few percent
-        of a shared-store create. uvloop stays where that trade goes the other way: over the memory
-        store, 25 us is a quarter of a create and turns are short (a burst of 64 waited up to
-        160 ms); with several workers on one port, asyncio's greedy accept lets one worker take
-        most of a burst (2 workers over Redis: 1,230 creates/s against uvloop's 1,520).
+        ``auto`` is asyncio for one process over SQLite or Redis, and uvloop (when installed) otherwise.
+        uvloop accepts one new connection per turn of its loop (libuv since 1.45:
+        https://github.com/libuv/libuv/pull/3696), and under load one turn runs every request that is
+        ready. Over a shared store a create is 0.4-0.6 ms of synchronous store calls, so with 64 busy
+        connections a turn lasts 20-40 ms, and a client that opens 64 connections at once waits up to a
+        second for the last one to be accepted: wrk's p99 over SQLite was 0.5 s while, on the wire, the
+        server answered what it had read within 40 ms (p99 37 ms), and 1.3 s over Redis. asyncio accepts
+        every waiting connection in one turn (https://bugs.python.org/issue27906), for up to about 35 us
+        more CPU per request: about 8% of the throughput over SQLite, nothing measurable over Redis.
+        uvloop stays where that trade goes the other way: over the memory store, 25 us is a quarter of a
+        create and turns are short (a burst of 64 waited up to 160 ms); with several workers on one
+        port, asyncio's greedy accept lets one worker take most of a burst (2 workers over Redis: 1,230
+        creates/s against uvloop's 1,520).
         """
         if self.loop != "auto":
             return self.loop
