@@ -190,10 +190,12 @@ def emulator(name: str, store: str = "memory", workers: int = 1, redis: Server |
 
 
 def bare() -> Server:
-    """``bench/bare_app.py`` on uvicorn with the emulator's settings (uvloop, httptools, no access log)."""
+    """``bench/bare_app.py`` on uvicorn with the emulator's settings (uvloop, httptools, no access log, no
+    proxy-headers middleware: ``serve`` reads ``X-Forwarded-*`` itself, see ``mock_server/cli.py``)."""
     port = _free_port()
-    return Server("bare", [str(BIN / "uvicorn"), "--log-level", "warning", "--no-access-log", "--host", "127.0.0.1",
-                           "--port", str(port), "bench.bare_app:app"], port, f"/v1/tasks/{EXAMPLE_TASK}")
+    return Server("bare", [str(BIN / "uvicorn"), "--log-level", "warning", "--no-access-log", "--no-proxy-headers",
+                           "--host", "127.0.0.1", "--port", str(port), "bench.bare_app:app"], port,
+                  f"/v1/tasks/{EXAMPLE_TASK}")
 
 
 def exit_on_sigterm() -> None:
