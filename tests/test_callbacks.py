@@ -15,6 +15,9 @@ from conftest import T2V
 from contracts.receiver import CallbackReceiver
 from contracts.server import LiveServer
 from mock_server import Settings
+from mock_server.core import ledger
+from mock_server.core.service import Emulator
+from mock_server.store import open_store
 
 KEY = "sk-callbacks-0001"
 
@@ -245,3 +248,28 @@ def test_bad_wait_parameter_is_400(h: Harness) -> None:
     for value in ("-1", "abc", "61"):
         response = h.http.get("/_mock/callbacks", params={"wait": value})
         assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
+
+
+def test_a_stored_url_no_client_can_send_to_fails_its_attempt_instead_of_hanging(tmp_path: Path) -> None:
+    """A task kept from before the create rule refused such hosts (``callback_url`` of a SQLite file):
+    its attempts fail with httpx's reason, as a refused connection's do; none stays in flight."""
+    settings = Settings(speed=0, allow_local_callbacks=True, seed=3, store=f"sqlite:///{tmp_path / 'old.db'}")
+    store = open_store(settings.store)
+    emulator = Emulator(settings, store=store)
+    account = emulator.ensure_account(KEY)
+    task, _ = emulator.create_task(account, {"model": T2V, "prompt": "a harbour"}, "queue=0;processing=60")
+    old = task._replace(id=task.id[:-1] + ("a" if task.id[-1] != "a" else "b"), seq=store.next_number("task"),
+                        callback_url="https://xn--zz.com/hook")
+    store.create_task(old, lambda held: ledger.reserve(held, old, old.created, None))
+    emulator.close()
+    with LiveServer(settings) as server, CallbackReceiver() as hook:
+        h = Harness(server, hook)
+        h.advance(60)
+        for seconds in (1, 2, 4):
+            h.advance(seconds)
+        attempts = h.attempts(old.id)
+        assert [a["attempt"] for a in attempts] == [1, 2, 3, 4]
+        assert all(a["state"] == "failed" and "A-label" in a["error"] for a in attempts), attempts
+        assert h.http.get("/_mock/callbacks", params={"wait": 5}).headers["x-mock-callbacks-pending"] == "0"
+        assert hook.received == []
+        h.http.close()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import pytest
 from conftest import T2V, Api, assert_error
 
+from contracts.server import LiveServer
+from mock_server import Settings
 from mock_server.core.hosts import internal_host
 
 #: (host, internal?, a fragment of the reason) -- the registry entry that decides.
@@ -115,3 +117,27 @@ def test_the_api_refuses_exactly_the_internal_hosts(api: Api, host: str, interna
         assert_error(response, 400, "invalid_request", "invalid_request_error", "internal host", reason)
     else:
         assert response.status_code == 402, response.text
+
+
+UNREADABLE = ["https://ex\U0001f60dample.com/hook", "https://xn--zz.com/hook"]  # no valid IDNA name
+
+
+@pytest.mark.parametrize("url", UNREADABLE)
+def test_a_host_no_client_can_send_to_is_refused(api: Api, url: str) -> None:
+    """The schema's pattern takes these; httpx, which delivers callbacks, cannot read their hosts."""
+    response = api.create({"model": T2V, "prompt": "p", "callback_url": url})
+    assert_error(response, 400, "invalid_request", "invalid_request_error", "callback_url", "host no HTTP client")
+    assert response.headers["X-Mock-Rule"] == "callback_url"
+    assert api.account()["reserved"] == 0
+
+
+@pytest.mark.parametrize("url", UNREADABLE)
+def test_local_callbacks_allowed_still_refuse_an_unreadable_host(url: str) -> None:
+    with LiveServer(Settings(speed=0, allow_local_callbacks=True)) as server:
+        client = Api(server)
+        response = client.create({"model": T2V, "prompt": "p", "callback_url": url})
+        assert_error(response, 400, "invalid_request", "invalid_request_error", "IDNA" if "\U0001f60d" in url
+                     else "A-label")
+        accepted = client.create({"model": T2V, "prompt": "p", "callback_url": "http://127.0.0.1:9/hook"})
+        assert accepted.status_code == 200, accepted.text
+        client.http.close()

@@ -114,6 +114,16 @@ def url_hosts(url: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(hosts))
 
 
+def unreadable_host(url: str) -> str | None:
+    """Why httpx, which delivers callbacks, cannot read the host of the absolute URL ``url``
+    (``"Invalid IDNA hostname: 'ex😍ample.com'"``, ``"Invalid A-label"``), or None when it can."""
+    try:
+        host = httpx.URL(url).host  # reading the host decodes its IDNA labels
+    except (httpx.InvalidURL, UnicodeError) as exc:  # idna.IDNAError is a UnicodeError
+        return str(exc) or type(exc).__name__
+    return None if host else "no host"
+
+
 def _forms(host: str) -> tuple[str, ...]:
     """``host`` as written, percent-decoded and UTS 46-mapped, lower-case, without a final dot."""
     decoded = unquote(host)

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import invalid_request
 from ..families import ModelSpec
-from .hosts import internal_host, url_hosts
+from .hosts import internal_host, unreadable_host, url_hosts
 
 ALLOW_LOCAL_HINT = "set EVOLINK_MOCK_ALLOW_LOCAL_CALLBACKS=1 to allow them in the emulator"
 _REFERENCE = re.compile(r"<<<(element|image|video)_(\d+)>>>")
@@ -189,21 +189,27 @@ def prompt_references(view: RequestView, _: RuleContext) -> str | None:
 
 @rule("callback_url")
 def callback_url(view: RequestView, ctx: RuleContext) -> str | None:
-    """https only, and no host that is internal (:func:`~mock_server.core.hosts.internal_host`).
+    """https only, no host that is internal (:func:`~mock_server.core.hosts.internal_host`), and a host
+    httpx, which delivers callbacks, can read (a valid IDNA name: the last check, and the only one with
+    ``EVOLINK_MOCK_ALLOW_LOCAL_CALLBACKS``).
 
     The schema's pattern already made it an absolute http(s) URL; its host is judged as written and
-    as httpx, which delivers callbacks, reads it.
+    as httpx reads it.
     """
     url = view.body.get("callback_url")
-    if url is None or ctx.allow_local_callbacks:
+    if url is None:
         return None
-    scheme = url.partition(":")[0].lower()
-    if scheme != "https":
-        return f"callback_url must use https (got {scheme}://); {ALLOW_LOCAL_HINT}"
-    for host in url_hosts(url):
-        reason = internal_host(host)
-        if reason is not None:
-            return f"callback_url must not point at an internal host ({host}): {reason}; {ALLOW_LOCAL_HINT}"
+    if not ctx.allow_local_callbacks:
+        scheme = url.partition(":")[0].lower()
+        if scheme != "https":
+            return f"callback_url must use https (got {scheme}://); {ALLOW_LOCAL_HINT}"
+        for host in url_hosts(url):
+            reason = internal_host(host)
+            if reason is not None:
+                return f"callback_url must not point at an internal host ({host}): {reason}; {ALLOW_LOCAL_HINT}"
+    unreadable = unreadable_host(url)
+    if unreadable is not None:
+        return f"callback_url has a host no HTTP client can send to: {unreadable}"
     return None
 
 

@@ -201,7 +201,7 @@ class CallbackDispatcher:
                 self._finish(attempt, started, error=f"timeout: no answer within {TIMEOUT:g} s of mock time")
             else:  # over a shared store another worker (or this one, restarted) delivers the retry
                 self._finish(attempt, started, error="cut: the emulator shut down", retry=emulator.shared)
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # refused, reset, a URL httpx cannot read...: a failed attempt, never a stuck one
             self._finish(attempt, started, error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         else:
             self._finish(attempt, started, status_code=response.status_code)
