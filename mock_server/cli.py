@@ -75,6 +75,8 @@ def serve(args: argparse.Namespace) -> int:
         if not args.contract.is_file():
             raise ValueError(f"--contract: no such file {args.contract}")
         os.environ[CONTRACT_ENV] = str(args.contract.resolve())
+    if os.environ.get(CONTRACT_ENV, "").strip():
+        check_contract()
     from .http.app import create_app
 
     settings = Settings.from_env(host=args.host, port=args.port, speed=args.speed, seed=args.seed, store=args.store,
@@ -97,6 +99,29 @@ def serve(args: argparse.Namespace) -> int:
     announce(settings, "" if settings.store == "memory" else f", {app.state.emulator.store_kind} store")
     uvicorn.run(app, **options)
     return 0
+
+
+def check_contract() -> None:
+    """Compile the contract ``serve`` was given (``--contract`` or ``EVOLINK_MOCK_CONTRACT``) and its models,
+    once for the process: a file that is not an EvoLink API contract is a one-line ``ValueError``, not a
+    traceback."""
+    import yaml
+
+    from .families import registry
+    from .resources import contract_path
+
+    path = contract_path()
+    try:
+        registry()
+    except OSError as exc:
+        raise ValueError(f"the contract {path}: {exc.strerror or exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        where = f" (line {exc.problem_mark.line + 1})" if exc.problem_mark is not None else ""
+        raise ValueError(f"the contract {path} is not valid YAML: {exc.problem or exc}{where}") from None
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        problem = f"it has no {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ValueError(f"the contract {path} is not an EvoLink API contract like the bundled openapi.yaml: "
+                         f"{problem}") from None
 
 
 def worker_app() -> Starlette:

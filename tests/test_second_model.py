@@ -17,7 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
+from conftest import free_port
 
 from mock_server.families import build
 
@@ -53,3 +55,18 @@ def test_a_second_model_added_as_data_works_end_to_end(tmp_path: Path) -> None:
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "5 passed" in result.stdout
+
+
+@pytest.mark.parametrize(("content", "said"), [
+    ("# a README\nSome text: with a colon: here\n", "is not valid YAML: mapping values are not allowed"),
+    ("openapi: 3.1.0\n", "is not an EvoLink API contract like the bundled openapi.yaml: it has no 'components'"),
+    ("[1, 2]\n", "not a YAML mapping")])
+def test_serve_refuses_a_file_that_is_no_contract_in_one_line(tmp_path: Path, content: str, said: str) -> None:
+    document = tmp_path / "contract.yaml"
+    document.write_text(content, encoding="utf-8")
+    for argv, env in ((["--contract", str(document)], {}), ([], {"EVOLINK_MOCK_CONTRACT": str(document)})):
+        result = subprocess.run([sys.executable, "-m", "mock_server", *argv, "--port", str(free_port())],
+                                capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and said in result.stderr and str(document) in result.stderr, \
+            result.stderr
