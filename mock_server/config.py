@@ -71,7 +71,7 @@ class Settings:
         if not (0 <= self.port < 65536):
             problems.append(f"EVOLINK_MOCK_PORT must be 0-65535, 0 for any free port (got {self.port})")
         if not (self.speed >= 0 and self.speed < float("inf")):
-            problems.append(f"EVOLINK_MOCK_SPEED must be >= 0 (got {self.speed})")
+            problems.append(f"EVOLINK_MOCK_SPEED must be a finite number >= 0, 0 for a manual clock (got {self.speed})")
         if self.credits < 0:
             problems.append(f"EVOLINK_MOCK_CREDITS must be >= 0 (got {self.credits})")
         if self.max_concurrent is not None and self.max_concurrent < 1:
@@ -171,8 +171,8 @@ def _origins_problem(origins: str | None) -> str | None:
     return None
 
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 def _credits(value: object) -> Decimal:
@@ -198,7 +198,7 @@ def _parse(name: str, raw: str) -> object:
     except ValueError:
         raise ValueError(f"{var} must be a number (got {raw!r})") from None
     if name == "allow_local_callbacks":
-        if raw.lower() not in _TRUE | _FALSE:
-            raise ValueError(f"{var} must be 1 or 0 (got {raw!r})")
+        if raw.lower() not in _TRUE + _FALSE:
+            raise ValueError(f"{var} must be on ({', '.join(_TRUE)}) or off ({', '.join(_FALSE)}); got {raw!r}")
         return raw.lower() in _TRUE
     return raw
