@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import LOOPS, Settings
+from .redaction import redact
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -91,12 +92,13 @@ def serve(args: argparse.Namespace) -> int:
         os.environ.update(settings.to_env())  # what each worker process reads (worker_app)
         first = Emulator(settings)  # the store is reachable; its seed and clock start are set once, here
         first.close()
-        announce(settings, f", {settings.workers} workers over one {first.store_kind} store")
+        announce(settings, f", {settings.workers} workers over one {first.store_kind} store, {redact(settings.store)}")
         uvicorn.run(f"{__name__}:worker_app", factory=True, workers=settings.workers, **options)
         return 0
     app = create_app(settings)
     freeze_survivors()
-    announce(settings, "" if settings.store == "memory" else f", {app.state.emulator.store_kind} store")
+    announce(settings, "" if settings.store == "memory" else
+             f", {app.state.emulator.store_kind} store, {redact(settings.store)}")
     uvicorn.run(app, **options)
     return 0
 

@@ -354,6 +354,7 @@ def test_an_unknown_event_loop_is_refused(argv: list[str], env: dict[str, str], 
 
 def test_a_relative_sqlite_url_is_a_file_in_the_working_directory(tmp_path: Path) -> None:
     with Served("sqlite:///state.db", cwd=tmp_path) as served:
+        assert "sqlite store, sqlite:///state.db" in served.log[0], served.log  # the banner names the file
         connection = served.connect()
         assert connection.json("GET", "/_mock/health")[1]["store"] == "sqlite"
         assert connection.json("POST", "/v1/videos/generations", BODY, "sk-relative-0001")[0] == 200
