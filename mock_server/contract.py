@@ -280,7 +280,9 @@ class ApiContract:
         if not isinstance(body, dict):
             raise invalid_request(f"the request body must be a JSON object (got {_shown(body)})")
         if "model" not in body:
-            raise invalid_request("model is required; one of " + ", ".join(self.models))
+            count, first = len(self.models), next(iter(self.models))
+            raise invalid_request(f"model is required: one of the {count} model ids GET /_mock/models lists, "
+                                  f"e.g. {first}")
         model = body["model"]
         if not isinstance(model, str):
             raise invalid_request(f"model must be a string (got {_shown(model)})")

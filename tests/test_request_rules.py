@@ -93,7 +93,7 @@ def test_valid_requests_are_accepted(api: Api, body: dict[str, Any]) -> None:
 
 INVALID = {
     # model and body
-    "missing model": ({"prompt": "p"}, "model is required"),
+    "missing model": ({"prompt": "p"}, "model ids GET /_mock/models lists, e.g. "),
     "unknown model": ({"model": "kling-o9", "prompt": "p"}, 'model "kling-o9" is not supported'),
     "model not a string": ({"model": 3, "prompt": "p"}, "model must be a string"),
     "body is a list": ([t2v()], "must be a JSON object"),
