@@ -193,10 +193,12 @@ def test_account_without_a_models_list_may_use_every_model(api: Api) -> None:
 
 @pytest.mark.parametrize(("method", "path"), [
     ("GET", "/nope"), ("GET", "/v1/nope"), ("POST", "/v1/videos"), ("GET", "/v1/tasks"),
-    ("GET", "/v1/tasks/" + UNKNOWN_ID + "/extra"), ("GET", "/_mock/nope"),
+    ("GET", "/v1/tasks/" + UNKNOWN_ID + "/extra"), ("GET", "/_mock/nope"), ("GET", "/"),
 ])
 def test_unknown_route_is_404_in_the_error_shape(api: Api, method: str, path: str) -> None:
-    assert error_code(api.http.request(method, path), 404)
+    response = api.http.request(method, path)
+    assert error_code(response, 404)
+    assert response.json()["error"]["message"].endswith("the dashboard is at /_mock/ui/"), response.text
 
 
 @pytest.mark.parametrize(("method", "path", "allowed"), [

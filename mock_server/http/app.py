@@ -85,13 +85,19 @@ async def _answer(request: Request, exc: Exception) -> Response:
     return error_answer(exc)
 
 
+#: What a 404 for an unknown route points at.
+ROUTES_HINT = ("the API's routes are under /v1/ (openapi.yaml), the admin API's under /_mock/ "
+               "(GET /_mock/openapi.yaml); the dashboard is at /_mock/ui/")
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
         error = ApiError(405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}",
                          "invalid_request_error", headers=exc.headers)
     elif exc.status_code == 404:
-        error = ApiError(404, "not_found", f"no route {request.method} {request.url.path}", "invalid_request_error")
+        error = ApiError(404, "not_found", f"no route {request.method} {request.url.path}: {ROUTES_HINT}",
+                         "invalid_request_error")
     else:
         error = ApiError(exc.status_code, "invalid_request", str(exc.detail), "invalid_request_error")
     return error_response(error)
