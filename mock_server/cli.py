@@ -42,7 +42,8 @@ def add_serve_parser(sub: Any) -> None:
     p.add_argument("--contract", type=Path, metavar="FILE",
                    help=f"serve another openapi.yaml, e.g. with a model added "
                         f"({CONTRACT_ENV}, default: the bundled one)")
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="what the server logs (default info)")
     p.add_argument("--access-log", action="store_true", help="log every request (off by default: it is slow)")
     p.set_defaults(run=serve)
 
