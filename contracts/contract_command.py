@@ -25,8 +25,10 @@ def add_parser(sub: Any) -> None:
                     "'evolink-mock drift', which stays free.",
         epilog="example: evolink-mock contract --base-url http://127.0.0.1:8000")
     parser.add_argument("--base-url", required=True, help="the server to check, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--api-key", default=os.environ.get("EVOLINK_API_KEY", DEFAULT_KEY),
-                        help="bearer key to send (default: EVOLINK_API_KEY, else a test key)")
+    parser.add_argument("--api-key", default=DEFAULT_KEY,
+                        help=f"the suite's own bearer key: on an evolink-mock it is granted credits and owns the "
+                             f"run's tasks (default: {DEFAULT_KEY}, not EVOLINK_API_KEY, which is likely your "
+                             "client's key)")
     parser.add_argument("--admin-token", default=os.environ.get("EVOLINK_MOCK_ADMIN_TOKEN"),
                         help="the target's admin token, if it has one (default: EVOLINK_MOCK_ADMIN_TOKEN)")
     parser.add_argument("--admin-writes", action="store_true",
