@@ -20,8 +20,9 @@ def add_parser(sub: Any) -> None:
                     "links (create, then poll); on an evolink-mock, also fuzz the admin operations that only "
                     "read (the GETs of /_mock/). Exit 0 when it conforms, 1 when it does not. What the run "
                     "changes: the suite's own key (--api-key) is granted credits and owns the tasks its valid "
-                    "requests create. Everything else is left alone: other keys and their tasks, fault rules, "
-                    "the clock (unless --admin-writes). Valid requests create tasks: for the real API use "
+                    "requests create. Everything else is left alone: other keys and their tasks, fault rules "
+                    "(those that apply to every key fire on the suite's requests too), the clock (unless "
+                    "--admin-writes). Valid requests create tasks: for the real API use "
                     "'evolink-mock drift', which stays free.",
         epilog="example: evolink-mock contract --base-url http://127.0.0.1:8000")
     parser.add_argument("--base-url", required=True, help="the server to check, e.g. http://127.0.0.1:8000")
@@ -52,7 +53,8 @@ def _admin_headers(admin_token: str | None) -> dict[str, str]:
 
 
 def _prepare_emulator(base_url: str, api_key: str, admin_token: str | None) -> bool:
-    """True if the target is an evolink-mock; then give the suite's key enough credits for the run."""
+    """True if the target is an evolink-mock; then give the suite's key enough credits for the run and warn
+    of the fault rules that apply to every key (the suite's requests fire them too)."""
     import httpx
 
     try:
@@ -65,6 +67,10 @@ def _prepare_emulator(base_url: str, api_key: str, admin_token: str | None) -> b
                         headers=_admin_headers(admin_token), timeout=10)
     if granted.status_code != 200:
         raise ValueError(f"could not grant credits to the suite's key: {granted.status_code} {granted.text[:200]}")
+    rules = httpx.get(f"{base_url}/_mock/faults", headers=_admin_headers(admin_token), timeout=10).json()
+    if shared := [rule["id"] for rule in rules if rule["key"] is None]:
+        print("evolink-mock: warning: the suite's requests also fire the fault rules that apply to every key "
+              f"(spending their 'times') and may fail by them: {', '.join(shared)}", file=sys.stderr)
     return True
 
 
