@@ -9,6 +9,7 @@ Fields a schema does not know are collected as warnings (the API ignores them).
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,10 +19,11 @@ from typing import Any
 import jsonschema_rs
 import yaml
 
-from .errors import ApiError, invalid_request
+from .errors import ApiError, excerpt, invalid_request
 from .resources import admin_contract_path, contract_path
 
 _MAX_MESSAGES = 3
+_FALLBACK_QUOTED = 200  # characters of a validator message the rules above do not word
 _TOO_DEEP = "the request body is nested too deeply"
 _TYPE_NAMES = {"integer": "an integer", "string": "a string", "boolean": "a boolean",
                "number": "a number", "object": "an object", "array": "an array", "null": "null"}
@@ -183,7 +185,7 @@ def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f'"{value[:40]}…"' if len(value) > 40 else f'"{value}"'
+        return f'"{excerpt(value)}"'
     if isinstance(value, (dict, list)):
         return "an object" if isinstance(value, dict) else "an array"
     return str(value)
@@ -246,7 +248,9 @@ def describe(error: Any, schema: Mapping[str, Any], subject: str | None = None) 
         return f"{field or 'the body'} has unknown field(s): {names}"
     if kind == "pattern":
         return f"{field} must match {detail['pattern']} (got {_shown(value)})"
-    return f"{field or 'body'}: {error.message}"
+    # the validator's own words quote the value whole (as compact JSON): quote it as the others do, and bound the rest
+    whole = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return f"{field or 'body'}: {excerpt(error.message.replace(whole, _shown(value)), _FALLBACK_QUOTED)}"
 
 
 class ApiContract:

@@ -8,6 +8,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+#: How much of a client's text (a scenario item, a key, an id, a path, a header value) an error message quotes,
+#: in characters: a longer text shows its start and ``...``, so no answer echoes a huge input back.
+QUOTED = 40
+
 
 class ApiError(Exception):
     """An error answer: HTTP status, machine code, readable message, error type.
@@ -38,6 +42,12 @@ class ApiError(Exception):
     def body(self) -> dict[str, dict[str, str]]:
         """The JSON body the API answers with."""
         return {"error": {"code": self.code, "message": self.message, "type": self.type}}
+
+
+def excerpt(text: str, limit: int = QUOTED) -> str:
+    """``text`` as an error message quotes it: itself up to ``limit`` characters, else its start and ``...``
+    (``limit`` characters in all)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def invalid_request(message: str, *, rule: str | None = None) -> ApiError:

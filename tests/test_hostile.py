@@ -77,6 +77,7 @@ GRANTS = {RICH: 1000, POOR: 0, TARGET: 500}
 UVICORN_400 = b"Invalid HTTP request received."
 VALID = {"model": T2V, "prompt": "A lighthouse at dusk"}
 TRACE_MARKERS = ("Traceback", 'File "/', "site-packages", "mock_server/")
+MAX_ERROR_BODY = 8192  # bytes: an error quotes excerpts of what it refuses (the longest, a list of models, ~2 KB)
 
 
 # -- answers: a parsed HTTP response, or a connection that gave none -------------------------------
@@ -609,6 +610,7 @@ CASES: list[Case] = [
     _scenario("stuck-with-value", "stuck=yes"),
     _scenario("bare-equals", "="),
     _scenario("8kb", "q" * 8192),
+    _scenario("4kb-items", ";".join(["q" * 1000, "fail=" + "x" * 1000, "queue=" + "9" * 1000, "stuck"])),
     _scenario("latin1-bytes", b"\xe9\xff\xfe"),
     _scenario("semicolons-and-garbage", ";;stuck;;bogus;;"),
     create_raw("scenario-in-prompt", json.dumps(valid_with(prompt="[mock: fail=nope]")).encode(), names="scenario"),
@@ -899,6 +901,7 @@ def assert_answer(case: Case, answer: Answer) -> None:
     if case.head:  # no body on HEAD; the headers still describe the JSON error
         assert int(answer.headers.get("content-length", "0")) > 0, answer.headers
         return
+    assert len(answer.body) <= MAX_ERROR_BODY, (len(answer.body), answer.body[:500])
     body = json.loads(answer.body)
     assert isinstance(body, dict) and set(body) == {"error"}, body
     error = body["error"]

@@ -334,6 +334,15 @@ def test_bad_scenario_item_is_400_and_changes_nothing(api: Api, item: str, via: 
     assert api.http.get("/_mock/tasks", params={"key": api.key}).json()["total"] == 0
 
 
+def test_a_scenario_400_names_every_bad_item_of_markers_and_header(api: Api) -> None:
+    response = api.create(t2v(prompt="a lighthouse [mock: queue=-1; fail=not_a_code] [mock: stuck; bogus]"),
+                          **scenario("processing=0;" + "x" * 5000))
+    error = assert_error(response, 400, "invalid_request", "invalid_request_error",
+                         "queue='-1'", "fail='not_a_code'", "'bogus'", "processing='0'", "'xxxx")
+    assert len(error["message"]) < 1000, error  # the 5000-character item is quoted by a short prefix
+    assert api.http.get("/_mock/tasks", params={"key": api.key}).json()["total"] == 0
+
+
 # -- cancel (admin) -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("when", ["pending", "processing", "stuck"])

@@ -29,6 +29,7 @@ from ..config import Settings
 from ..contract import ApiContract, api_contract
 from ..errors import (
     ApiError,
+    excerpt,
     insufficient_quota,
     invalid_request,
     model_access_denied,
@@ -275,7 +276,8 @@ class Emulator:
                     user_group: str | None = None) -> Account:
         """(Re)create an account with ``granted`` credits, optionally limited to ``models``."""
         if not KEY_PATTERN.fullmatch(key):
-            raise invalid_request(f"{redact(key)!r} is not a valid key: use sk- and at least 8 of [A-Za-z0-9_-]")
+            raise invalid_request(f"{excerpt(redact(key))!r} is not a valid key: "
+                                  "use sk- and at least 8 of [A-Za-z0-9_-]")
         unknown = sorted(set(models or ()) - set(self.registry))
         if unknown:
             raise invalid_request(f"models: unknown model(s) {', '.join(unknown)}")
@@ -382,7 +384,7 @@ class Emulator:
         """``task`` (looked up by ``task_id``) if ``account`` may see it: 400 malformed id, 404 unknown, 403."""
         if task is None:  # stored ids are well formed: only an unknown one needs the pattern
             self.contract.check_task_id(task_id)
-            raise not_found("task_not_found", f"task {task_id} not found")
+            raise not_found("task_not_found", f"task {excerpt(task_id)} not found")
         if task.key != account.key:
             raise ApiError(403, "permission_denied", "The task belongs to another API key",
                            "invalid_request_error")
@@ -397,7 +399,7 @@ class Emulator:
         self.now()
         task = self._store.task(task_id)
         if task is None:
-            raise not_found("task_not_found", f"task {task_id} not found")
+            raise not_found("task_not_found", f"task {excerpt(task_id)} not found")
         return task
 
     def tasks(self, key: str | None = None) -> list[Task]:
@@ -429,7 +431,7 @@ class Emulator:
         """The completed task whose result video is asked for: 404 unless completed, 410 once expired."""
         task = self._store.task(task_id)
         if task is None or task.state_at(now)[0] != "completed":
-            raise not_found("file_not_found", f"no result video for {task_id[:100]}")
+            raise not_found("file_not_found", f"no result video for {excerpt(task_id)}")
         expires = task.expires_at()
         if expires is not None and now >= expires:
             raise ApiError(410, "file_expired", "the result link expired 24 hours after the task completed",
@@ -449,7 +451,7 @@ class Emulator:
         try:
             cancelled = self._store.cancel_task(task_id, _canceller(now))
         except NoSuchTask:
-            raise not_found("task_not_found", f"task {task_id} not found") from None
+            raise not_found("task_not_found", f"task {excerpt(task_id)} not found") from None
         except AlreadyFinished:
             status = self.task(task_id).state_at(now)[0]
             raise ApiError(409, "task_finished", f"task {task_id} is already {status} and cannot be cancelled",
@@ -544,14 +546,14 @@ class Emulator:
         """One rule; 404 when unknown."""
         found = next((rule for rule in self._store.faults() if rule.id == rule_id), None)
         if found is None:
-            raise not_found("fault_not_found", f"no fault rule {rule_id}")
+            raise not_found("fault_not_found", f"no fault rule {excerpt(rule_id)}")
         return found
 
     def remove_fault(self, rule_id: str) -> FaultRule:
         """Remove one rule; 404 when unknown."""
         removed = self._store.remove_fault(rule_id)
         if removed is None:
-            raise not_found("fault_not_found", f"no fault rule {rule_id}")
+            raise not_found("fault_not_found", f"no fault rule {excerpt(rule_id)}")
         return removed
 
     def clear_faults(self) -> None:

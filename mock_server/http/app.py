@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Settings
 from ..core.service import Emulator
-from ..errors import ApiError
+from ..errors import ApiError, excerpt
 from ..redaction import redact
 from ..workers.callbacks import CallbackDispatcher
 from ..workers.feed import Feed
@@ -92,12 +92,12 @@ ROUTES_HINT = ("the API's routes are under /v1/ (openapi.yaml), the admin API's 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    path = excerpt(request.url.path)
     if exc.status_code == 405:
-        error = ApiError(405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}",
+        error = ApiError(405, "method_not_allowed", f"{request.method} is not allowed on {path}",
                          "invalid_request_error", headers=exc.headers)
     elif exc.status_code == 404:
-        error = ApiError(404, "not_found", f"no route {request.method} {request.url.path}: {ROUTES_HINT}",
-                         "invalid_request_error")
+        error = ApiError(404, "not_found", f"no route {request.method} {path}: {ROUTES_HINT}", "invalid_request_error")
     else:
         error = ApiError(exc.status_code, "invalid_request", str(exc.detail), "invalid_request_error")
     return error_response(error)

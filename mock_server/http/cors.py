@@ -14,7 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Settings
-from ..errors import ApiError
+from ..errors import ApiError, excerpt
 from .responses import error_response, unless_refused
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE"]
@@ -44,7 +44,7 @@ class Cors:
             return
         refused = await unless_refused(cors, scope, receive, send, (400,))
         if refused is not None:  # CORSMiddleware's plain-text refusal of a preflight
-            origin = dict(scope["headers"]).get(b"origin", b"").decode("latin-1")
+            origin = excerpt(dict(scope["headers"]).get(b"origin", b"").decode("latin-1"))
             error = ApiError(400, "cors_refused", f"CORS preflight refused: the origin {origin!r}, method or headers "
                              "are not allowed (EVOLINK_MOCK_CORS_ORIGINS)", "invalid_request_error")
             await error_response(error)(scope, receive, send)

@@ -8,7 +8,7 @@ import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ApiError, internal_error
+from ..errors import ApiError, excerpt, internal_error
 
 JSON_HEADERS = (b"content-type", b"application/json")
 
@@ -79,9 +79,8 @@ async def unless_refused(answer: ASGIApp, scope: Scope, receive: Receive, send: 
 
 
 def header_text(text: str, limit: int = 1024) -> str:
-    """``text`` made safe for an HTTP header value (ASCII, bounded)."""
-    safe = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)
-    return safe if len(safe) <= limit else safe[: limit - 3] + "..."
+    """``text`` made safe for an HTTP header value: ASCII, at most ``limit`` characters (see :func:`excerpt`)."""
+    return "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in excerpt(text, limit))
 
 
 
