@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from contracts.server import LiveServer
 from mock_server import Settings, create_app
+from mock_server.core.service import KEY_PATTERN, MAX_KEY_LENGTH
 from mock_server.redaction import redact
 
 T2V_BODY = {"model": T2V, "prompt": "a lighthouse at dusk"}
@@ -98,6 +99,7 @@ BAD_AUTHORIZATION = {
     "bad char .": "Bearer sk-abcd.efghij",
     "space inside key": "Bearer sk-abcd efghij",
     "key without scheme": "sk-abcdefghijkl",
+    "sk- plus 198": "Bearer sk-" + "a" * 198,
 }
 
 
@@ -119,6 +121,19 @@ def test_bad_authorization_is_401_on_every_public_route(anonymous: httpx.Client,
 def test_sk_with_underscore_and_dash_is_a_valid_key(anonymous: httpx.Client, route: str, status: int) -> None:
     response = call(anonymous, route, "Bearer sk-ABCdef_-12")
     assert response.status_code == status, response.text
+
+
+def test_a_key_longer_than_the_bound_is_refused_and_makes_no_account(server: LiveServer, anonymous: httpx.Client,
+                                                                    api: Api) -> None:
+    longest, over = "sk-" + "a" * (MAX_KEY_LENGTH - 3), "sk-" + "b" * (MAX_KEY_LENGTH - 2)
+    assert call(anonymous, "credits", f"Bearer {longest}").status_code == 200
+    for route in PUBLIC_ROUTES:
+        assert_unauthorized(call(anonymous, route, f"Bearer {over}"))
+    for method in ("GET", "PUT", "DELETE"):
+        response = api.http.request(method, f"/_mock/accounts/{over}", json={"granted": 5})
+        assert_error(response, 400, "invalid_request", "invalid_request_error", f"8 to {MAX_KEY_LENGTH - 3}")
+    assert server.emulator.account(over) is None
+    assert server.emulator.account(longest) is not None
 
 
 def test_a_revoked_key_gets_401_everywhere(api: Api) -> None:
@@ -350,6 +365,8 @@ def test_admin_openapi_is_yaml_3_1(api: Api) -> None:
     assert "yaml" in response.headers["content-type"]
     document = yaml.safe_load(response.text)
     assert document["openapi"] == "3.1.0"
+    key = document["components"]["schemas"]["ApiKey"]
+    assert (key["pattern"], key["maxLength"]) == (f"^{KEY_PATTERN.pattern}$", MAX_KEY_LENGTH)
     assert {"/_mock/health", "/_mock/reset", "/_mock/clock", "/_mock/clock/advance", "/_mock/accounts/{key}",
             "/_mock/tasks", "/_mock/tasks/{task_id}", "/_mock/tasks/{task_id}/cancel"} <= set(document["paths"])
 

@@ -53,7 +53,12 @@ from .ledger import Account, LedgerEntry
 from .records import builder
 from .tasks import Task
 
-KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_-]{8,}")
+#: An API key: ``sk-`` and 8 to 197 of ``[A-Za-z0-9_-]``, at most :data:`MAX_KEY_LENGTH` characters in all. Real
+#: keys are ``sk-`` and a few dozen; the bound (admin_openapi.yaml's ``ApiKey`` has said ``maxLength: 200`` from the
+#: start) makes an absurd key a 401, not a new account.
+MAX_KEY_LENGTH = 200
+KEY_PATTERN = re.compile(rf"sk-[A-Za-z0-9_-]{{8,{MAX_KEY_LENGTH - 3}}}")
+KEY_RULE = f"sk- followed by 8 to {MAX_KEY_LENGTH - 3} of [A-Za-z0-9_-]"
 DEFAULT_ASPECT_RATIO = "16:9"  # the result video's shape when the request names none (or adaptive, auto...)
 TASK_DRAWS = "task"
 _JITTER_LOW, _JITTER_SPAN = 0.9, 0.2  # processing: the model's estimate, +-10%
@@ -276,8 +281,7 @@ class Emulator:
                     user_group: str | None = None) -> Account:
         """(Re)create an account with ``granted`` credits, optionally limited to ``models``."""
         if not KEY_PATTERN.fullmatch(key):
-            raise invalid_request(f"{excerpt(redact(key))!r} is not a valid key: "
-                                  "use sk- and at least 8 of [A-Za-z0-9_-]")
+            raise invalid_request(f"{excerpt(redact(key))!r} is not a valid key: use {KEY_RULE}")
         unknown = sorted(set(models or ()) - set(self.registry))
         if unknown:
             raise invalid_request(f"models: unknown model(s) {', '.join(unknown)}")

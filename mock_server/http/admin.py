@@ -14,7 +14,7 @@ from starlette.routing import Route
 from ..contract import admin_contract
 from ..core import faults
 from ..core.ledger import Account
-from ..core.service import KEY_PATTERN, Emulator
+from ..core.service import KEY_PATTERN, KEY_RULE, Emulator
 from ..core.views import account_body, admin_task_body, callback_body, ledger_entry_body, models_body
 from ..errors import ApiError, invalid_request, not_found
 from ..redaction import redact
@@ -56,7 +56,7 @@ async def _body(request: Request, operation_id: str) -> dict[str, Any]:
 def _key(request: Request) -> str:
     key: str = request.path_params["key"]
     if not KEY_PATTERN.fullmatch(key):
-        raise invalid_request("the key must be sk- followed by at least 8 of [A-Za-z0-9_-]")
+        raise invalid_request(f"the key must be {KEY_RULE}")
     return key
 
 
