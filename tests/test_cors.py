@@ -59,6 +59,16 @@ def test_an_origin_not_listed_gets_no_cors(listed: LiveServer) -> None:
     assert plain.status_code == 200 and "access-control-allow-origin" not in plain.headers
 
 
+def test_headers_over_the_limits_get_431_with_cors_too(listed: LiveServer) -> None:
+    """With CORS configured every request takes Starlette's whole stack; the header limits still come first."""
+    key = "sk-cors-oversized-headers"
+    for method, path in [("GET", "/v1/credits"), ("POST", "/v1/videos/generations"), ("OPTIONS", "/v1/credits")]:
+        answer = httpx.request(method, f"{listed.base_url}{path}",
+                               headers={**PREFLIGHT, "Authorization": f"Bearer {key}", "X-Pad": "p" * 9000})
+        assert_error(answer, 431, "request_headers_too_large", "invalid_request_error", "x-pad")
+    assert listed.emulator.account(key) is None
+
+
 def test_any_origin_with_a_star() -> None:
     with LiveServer(Settings(speed=0, cors_origins="*")) as server:
         answer = httpx.options(f"{server.base_url}/v1/tasks/task-unified-1234567890-abcdefgh",

@@ -3,9 +3,9 @@
 Issue "Benchmarks and hardening": malformed JSON, wrong content types, huge
 and deeply nested bodies, bad unicode, wrong types in every field, absurd
 numbers, long or traversal task ids, long headers and concurrent garbage must
-each get a 4xx in the API's error shape (413 beyond ``max_body_bytes``),
-never a 500 or a dropped connection; afterwards the server is healthy and no
-ledger moved.
+each get a 4xx in the API's error shape (413 beyond ``max_body_bytes``, 431
+beyond the header limits), never a 500 or a dropped connection; afterwards
+the server is healthy and no ledger moved.
 
 Who answers what. The server is uvicorn with its ``auto`` HTTP protocol,
 which is httptools (a declared dependency of the project). Two layers answer:
@@ -24,8 +24,9 @@ which is httptools (a declared dependency of the project). Two layers answer:
   close) and a healthy server afterwards.
 
 httptools is lenient where h11 is strict, so some odd requests do reach the
-app and get its answer: HTTP/1.1 without Host, a 60 KB header, 3000 headers,
-an absolute-URI or ``*`` target, TRACE, a WebSocket upgrade, obs-text bytes
+app and get its answer: HTTP/1.1 without Host, a 5 MB header or 3000 headers
+(the app's 431 past ``MAX_HEADER_BYTES`` a header or ``MAX_HEADERS_BYTES`` in
+all), an absolute-URI or ``*`` target, TRACE, a WebSocket upgrade, obs-text bytes
 in a header. Two rows mix both layers: a huge body behind a small
 Content-Length (the app gets the declared bytes, httptools rejects the rest
 as a second request and answers first: ``layer="either"``), and requests the
@@ -65,6 +66,7 @@ from conftest import DEEP, ServerErrors, representative_models
 from contracts.server import LiveServer
 from mock_server import Settings
 from mock_server.contract import admin_contract, api_contract
+from mock_server.http.requests import MAX_HEADER_BYTES, MAX_HEADERS_BYTES, oversized_headers
 from mock_server.resources import fixtures_dir
 
 MAX_BODY = 65536
@@ -77,6 +79,7 @@ GRANTS = {RICH: 1000, POOR: 0, TARGET: 500}
 UVICORN_400 = b"Invalid HTTP request received."
 VALID = {"model": T2V, "prompt": "A lighthouse at dusk"}
 TRACE_MARKERS = ("Traceback", 'File "/', "site-packages", "mock_server/")
+HEADERS_431 = {"status": 431, "code": "request_headers_too_large"}
 MAX_ERROR_BODY = 8192  # bytes: an error quotes excerpts of what it refuses (the longest, a list of models, ~2 KB)
 
 
@@ -396,7 +399,8 @@ CASES: list[Case] = [
     api("ctype-text-json", VALID, ctype="text/json", names="Content-Type"),
     api("ctype-x-json", VALID, ctype="application/x-json", names="Content-Type"),
     api("ctype-json-list", VALID, ctype="application/json, text/plain", names="Content-Type"),
-    api("ctype-8kb", VALID, ctype="application/" + "x" * 8192, names="Content-Type"),
+    api("ctype-8kb", VALID, ctype="application/" + "x" * 8192, **HEADERS_431, names="content-type"),
+    api("ctype-8000b", VALID, ctype="application/" + "x" * 8000, names="Content-Type"),
     api("ctype-empty", VALID, ctype="", names="Content-Type"),
     api("ctype-admin-put-text", {"granted": 500}, ctype="text/plain", method="PUT",
         path=f"/_mock/accounts/{TARGET}", names="Content-Type"),
@@ -565,12 +569,40 @@ CASES: list[Case] = [
     api("admin-key-10kb-bad-chars", {"granted": 1}, method="PUT", path="/_mock/accounts/sk-" + "!" * 10_000,
         names="key"),
     # long headers, bad keys
-    api("auth-8kb", key=None, headers=(("Authorization", "Bearer " + "A!" * 4096),), status=401,
+    api("auth-8000b", key=None, headers=(("Authorization", "Bearer " + "A!" * 4000),), status=401,
         code="unauthorized"),
-    api("auth-64kb", key=None, headers=(("Authorization", "Bearer " + "A!" * 32768),), status=401,
-        code="unauthorized"),
+    api("auth-8kb", key=None, headers=(("Authorization", "Bearer " + "A!" * 4096),), **HEADERS_431,
+        names="authorization"),
+    api("auth-64kb", key=None, headers=(("Authorization", "Bearer " + "A!" * 32768),), **HEADERS_431),
+    raw("auth-key-2mb", request("GET", "/v1/credits", (bearer("sk-" + "a" * 2_000_000),)), **HEADERS_431),
+    create_raw("auth-key-2mb-create", json.dumps(VALID).encode(), key="sk-" + "a" * 2_000_000, **HEADERS_431),
     raw("header-60kb-junk", request("POST", "/v1/videos/generations",
-                                    (bearer(RICH), JSON_CT, ("X-Junk", SIXTY_KB)), b"{}"), names="model"),
+                                    (bearer(RICH), JSON_CT, ("X-Junk", SIXTY_KB)), b"{}"), **HEADERS_431,
+        names="x-junk"),
+    raw("header-5mb-credits", request("GET", "/v1/credits", (bearer(RICH), ("X-Foo", "a" * 5_000_000))),
+        **HEADERS_431, names="x-foo"),
+    raw("header-5mb-name", request("GET", "/v1/credits", (bearer(RICH), ("X" * 5_000_000, "a"))), **HEADERS_431),
+    raw("header-at-limit", request("GET", "/v1/credits", (("X-Junk", "j" * (MAX_HEADER_BYTES - 6)),)),
+        status=401, code="unauthorized"),
+    raw("header-over-limit-by-1", request("GET", "/v1/credits", (("X-Junk", "j" * (MAX_HEADER_BYTES - 5)),)),
+        **HEADERS_431, names=str(MAX_HEADER_BYTES)),
+    *[raw(f"header-9kb-{id}", request(method, path, (("X-Junk", "j" * 9000), JSON_CT), body), **HEADERS_431,
+          head=method == "HEAD")
+      for id, method, path, body in [
+          ("poll", "GET", "/v1/tasks/task-unified-1757169743-zzzzzzzz", None),
+          ("head-credits", "HEAD", "/v1/credits", None), ("file", "GET", "/files/x.mp4", None),
+          ("admin-health", "GET", "/_mock/health", None), ("admin-reset", "POST", "/_mock/reset", b""),
+          ("admin-put", "PUT", f"/_mock/accounts/{TARGET}", b'{"granted": 1}'),
+          ("admin-fault", "POST", "/_mock/faults", b'{"kind": "drop"}'),
+          ("dashboard-root", "GET", "/", None), ("dashboard-page", "GET", "/_mock/ui/", None),
+          ("dashboard-stream", "GET", "/_mock/ui/events", None), ("unknown-route", "GET", "/nowhere", None),
+          ("wrong-method", "DELETE", "/v1/credits", None)]],
+    raw("headers-5-of-7kb", request("GET", "/v1/credits", [(f"X-Pad-{i}", "p" * 7000) for i in range(5)]),
+        **HEADERS_431, names=str(MAX_HEADERS_BYTES)),
+    raw("headers-5-of-7kb-same-name", request("GET", "/v1/credits", [("X-Pad", "p" * 7000)] * 5), **HEADERS_431,
+        names=str(MAX_HEADERS_BYTES)),
+    raw("headers-6000-tiny", request("GET", "/v1/credits", [(f"X-H{i}", "v") for i in range(6000)]),
+        **HEADERS_431, names=str(MAX_HEADERS_BYTES)),
     raw("header-3000-headers", request("GET", "/v1/credits", [(f"X-H{i}", "v") for i in range(3000)]),
         status=401, code="unauthorized"),
     api("header-100-headers", key=None, headers=tuple((f"X-Junk-{i}", "y" * 100) for i in range(100)),
@@ -613,7 +645,11 @@ CASES: list[Case] = [
     _scenario("input-seconds-on-t2v", "input_seconds=5"),
     _scenario("stuck-with-value", "stuck=yes"),
     _scenario("bare-equals", "="),
-    _scenario("8kb", "q" * 8192),
+    _scenario("8000b", "q" * 8000),
+    create_raw("scenario-8kb", json.dumps(VALID).encode(), extra=(("X-Mock-Scenario", "q" * 8192),),
+               **HEADERS_431, names="x-mock-scenario"),
+    create_raw("scenario-1mb", json.dumps(VALID).encode(), extra=(("X-Mock-Scenario", "a" * 1_000_000),),
+               **HEADERS_431, names="x-mock-scenario"),
     _scenario("4kb-items", ";".join(["q" * 1000, "fail=" + "x" * 1000, "queue=" + "9" * 1000, "stuck"])),
     _scenario("latin1-bytes", b"\xe9\xff\xfe"),
     _scenario("semicolons-and-garbage", ";;stuck;;bogus;;"),
@@ -958,6 +994,28 @@ def test_hostile_request(battery: Battery, case: Case) -> None:
 @pytest.mark.parametrize("case", WRONG_TYPE_CASES, ids=[c.id for c in WRONG_TYPE_CASES])
 def test_wrong_type_in_every_field(battery: Battery, case: Case) -> None:
     run_case(battery, case)
+
+
+LIMIT = MAX_HEADER_BYTES
+
+
+@pytest.mark.parametrize(("headers", "refused"), [
+    ([], None),
+    ([(b"x", b"v" * (LIMIT - 1))], None),
+    ([(b"x", b"v" * LIMIT)], "a header"),
+    ([(b"x" * (LIMIT + 1), b"")], "a header"),
+    ([(b"h", b"v")] * (LIMIT // 2), None),
+    ([(b"x", b"v" * (LIMIT - 1))] * (MAX_HEADERS_BYTES // LIMIT), None),
+    ([(b"x", b"v" * (LIMIT - 1))] * (MAX_HEADERS_BYTES // LIMIT) + [(b"y", b"")], "in all"),
+], ids=["none", "one-at-limit", "one-over", "name-over", "many-small", "total-at-limit", "total-over"])
+def test_header_limits_to_the_byte(headers: list[tuple[bytes, bytes]], refused: str | None) -> None:
+    """In-process, at the boundaries: ``MAX_HEADER_BYTES`` a header and ``MAX_HEADERS_BYTES`` in all are allowed."""
+    error = oversized_headers(headers)
+    if refused is None:
+        assert error is None, error.message if error else None
+    else:
+        assert error is not None and (error.status, error.code) == (431, "request_headers_too_large")
+        assert refused in error.message and len(error.message) < 200, error.message
 
 
 def test_pipelined_garbage_gets_one_answer_each(battery: Battery) -> None:

@@ -25,6 +25,7 @@ from ..workers.callbacks import CallbackDispatcher
 from ..workers.feed import Feed
 from . import admin, api, dashboard
 from .cors import Cors
+from .requests import oversized_headers
 from .responses import DropConnection, error_answer, error_response
 
 
@@ -41,7 +42,12 @@ class AppState(State):
 
 
 class EmulatorApp(Starlette):
-    """Starlette, with the hot routes (``api.HOT_ROUTES``: a create and its polls) matched first.
+    """Starlette, behind :class:`_Entry`: oversized headers refused first, then the hot routes
+    (``api.HOT_ROUTES``: a create and its polls) matched ahead of Starlette's stack.
+
+    Every HTTP request's headers are measured before anything else runs: past the limits
+    (:func:`~.requests.oversized_headers`) the request gets a 431 in the API's shape on every route,
+    as a front end would refuse it before the application (so without CORS headers).
 
     Starlette runs every request through two exception middlewares before its router; on a
     create or a poll they cost about as much as the route's own work (building a ``Request``,
@@ -50,18 +56,18 @@ class EmulatorApp(Starlette):
     method, by Starlette's own ``Route.matches``) goes straight to it; every other request takes
     the whole stack as before: other paths, other methods on these paths (a 405 in the API's
     shape), lifespan. With CORS configured every request takes the whole stack (its middleware
-    must see every answer).
+    must see every answer the application gives).
     """
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
-        if self.user_middleware or getattr(self, "max_body_size", None) is not None:  # more than the two
-            return stack
-        return _HotFirst(api.HOT_ROUTES, stack)
+        more = self.user_middleware or getattr(self, "max_body_size", None) is not None  # more than the two
+        return _Entry(() if more else api.HOT_ROUTES, stack)
 
 
-class _HotFirst:
-    """An HTTP request that one of ``hot`` matches fully goes to it; anything else to ``stack``."""
+class _Entry:
+    """An HTTP request with headers past the limits gets its 431 here; else one that one of ``hot`` matches
+    fully goes to it; anything else to ``stack``."""
 
     __slots__ = ("hot", "stack")
 
@@ -71,6 +77,10 @@ class _HotFirst:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            refused = oversized_headers(scope["headers"])
+            if refused is not None:
+                await error_response(refused)(scope, receive, send)
+                return
             for route in self.hot:
                 match, child_scope = route.matches(scope)
                 if match is Match.FULL:  # as Starlette's Router does for the route it picks
