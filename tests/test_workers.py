@@ -6,10 +6,12 @@ so a test reaches every worker by opening connections until each has answered ``
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -359,5 +361,10 @@ def test_a_relative_sqlite_url_is_a_file_in_the_working_directory(tmp_path: Path
         assert connection.json("GET", "/_mock/health")[1]["store"] == "sqlite"
         assert connection.json("POST", "/v1/videos/generations", BODY, "sk-relative-0001")[0] == 200
     assert (tmp_path / "state.db").is_file()
+    assert not (tmp_path / "state.db-wal").exists()  # stopped: checkpointed into the file, which alone holds it all
+    copy = tmp_path / "copy.db"
+    copy.write_bytes((tmp_path / "state.db").read_bytes())
+    with contextlib.closing(sqlite3.connect(copy)) as db:
+        assert db.execute("SELECT count(*) FROM tasks").fetchone() == (1,)
     with Served(f"sqlite:///{tmp_path / 'state.db'}") as again:  # the same file, named absolutely
         assert again.connect().json("GET", "/_mock/health")[1]["tasks"] == 1

@@ -139,7 +139,8 @@ for _name in ("uvicorn.error", "uvicorn.access"):
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Run the callback dispatcher and the dashboard's live feed for as long as the server runs."""
+    """Run the callback dispatcher and the dashboard's live feed for as long as the server runs; then close the
+    store of an emulator the app made (a SQLite file is checkpointed: its ``-wal`` file goes)."""
     app.state.loop = asyncio.get_running_loop()
     await _start_dispatcher(app)
     app.state.feed = Feed(app.state.emulator)
@@ -150,6 +151,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         await end_streams(app)
         dispatcher, app.state.dispatcher = app.state.dispatcher, None
         await dispatcher.stop()
+        if app.state.owns_emulator:
+            app.state.emulator.close()
 
 
 async def _start_dispatcher(app: Starlette) -> None:
@@ -184,7 +187,9 @@ def _middleware(emulator: Emulator) -> list[Middleware]:
 
 
 def create_app(settings: Settings | None = None, *, emulator: Emulator | None = None) -> Starlette:
-    """The emulator as an ASGI app; settings default to ``EVOLINK_MOCK_*``."""
+    """The emulator as an ASGI app; settings default to ``EVOLINK_MOCK_*``. An app given ``emulator`` leaves it
+    open when its server stops; one that made its own closes it then."""
+    owns = emulator is None
     if emulator is None:
         emulator = Emulator(settings or Settings.from_env())
     app = EmulatorApp(
@@ -201,4 +206,5 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
     app.state.ready = threading.Event()
     app.router.redirect_slashes = False  # a redirect is not an answer in the API's shape
     app.state.emulator = emulator
+    app.state.owns_emulator = owns
     return app
