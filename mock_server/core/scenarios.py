@@ -63,7 +63,8 @@ def _seconds(name: str, raw: str, *, positive: bool) -> float:
     low_ok = value > 0 if positive else value >= 0
     if not (math.isfinite(value) and low_ok and value <= MAX_SECONDS):
         bound = "> 0" if positive else ">= 0"
-        raise _BadItem(f"{name}={excerpt(raw)!r} must be a number of seconds {bound} and at most {MAX_SECONDS:g}")
+        raise _BadItem(f"{name}={excerpt(raw)!r} must be a number of seconds {bound} and at most "
+                       f"{MAX_SECONDS:.0f} ({MAX_SECONDS / 86400:g} days)")
     return value
 
 
