@@ -16,12 +16,10 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .config import LOOPS, Settings
 from .redaction import redact
+from .resources import CONTRACT_ENV, contract_path
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
-
-CONTRACT_ENV = "EVOLINK_MOCK_CONTRACT"
-
 
 def add_serve_parser(sub: Any) -> None:
     """Register ``serve`` on a sub-command parser."""
@@ -93,13 +91,12 @@ def serve(args: argparse.Namespace) -> int:
         os.environ.update(settings.to_env())  # what each worker process reads (worker_app)
         first = Emulator(settings)  # the store is reachable; its seed and clock start are set once, here
         first.close()
-        announce(settings, f", {settings.workers} workers over one {first.store_kind} store, {redact(settings.store)}")
+        announce(settings, first.store_kind)
         uvicorn.run(f"{__name__}:worker_app", factory=True, workers=settings.workers, **options)
         return 0
     app = create_app(settings)
     freeze_survivors()
-    announce(settings, "" if settings.store == "memory" else
-             f", {app.state.emulator.store_kind} store, {redact(settings.store)}")
+    announce(settings, app.state.emulator.store_kind)
     uvicorn.run(app, **options)
     return 0
 
@@ -111,7 +108,6 @@ def check_contract() -> None:
     import yaml
 
     from .families import registry
-    from .resources import contract_path
 
     path = contract_path()
     try:
@@ -136,8 +132,13 @@ def worker_app() -> Starlette:
     return app
 
 
-def announce(settings: Settings, extra: str) -> None:
-    """The one line ``serve`` prints on start."""
+def announce(settings: Settings, store_kind: str) -> None:
+    """The one line ``serve`` prints on start: where, the clock, the credits, and a store other than memory
+    (its URL, credentials masked) with the workers sharing it."""
+    extra = ""
+    if store_kind != "memory":
+        shared = f"{settings.workers} workers over one " if settings.workers > 1 else ""
+        extra = f", {shared}{store_kind} store, {redact(settings.store)}"
     clock = "manual clock (advance it with POST /_mock/clock/advance)" if settings.speed == 0 \
         else f"mock time at {settings.speed:g}x"
     where = f"http://{settings.host}:{settings.port}" if settings.port else f"{settings.host}, a free port"

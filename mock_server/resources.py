@@ -22,9 +22,13 @@ def _find(name: str) -> Path:
     raise FileNotFoundError(f"{name} not found next to the mock_server package")
 
 
+#: The setting that names another contract to serve (``serve --contract`` sets it).
+CONTRACT_ENV = "EVOLINK_MOCK_CONTRACT"
+
+
 def contract_path() -> Path:
     """The public API contract: ``$EVOLINK_MOCK_CONTRACT`` when set, else the bundled ``openapi.yaml``."""
-    override = os.environ.get("EVOLINK_MOCK_CONTRACT", "").strip()
+    override = os.environ.get(CONTRACT_ENV, "").strip()
     return Path(override) if override else _find("openapi.yaml")
 
 
