@@ -106,8 +106,9 @@ def run(args: argparse.Namespace) -> int:
     # this process imported the kit before pytest started: nothing to rewrite, nothing to warn about;
     # classic output: schemathesis counts each operation as collected but reports them all under their
     # test's one node id, so pytest's percentage (node ids reported of items collected) stops short of 100%
-    code = int(pytest.main([str(SUITE), "-p", "no:cacheprovider", "-q", "-o", "console_output_style=classic",
-                            "-W", "ignore::pytest.PytestAssertRewriteWarning", *extra]))
-    if args.admin_writes and emulator:
-        _clear_faults(base_url, args.admin_token)
-    return code
+    try:
+        return int(pytest.main([str(SUITE), "-p", "no:cacheprovider", "-q", "-o", "console_output_style=classic",
+                                "-W", "ignore::pytest.PytestAssertRewriteWarning", *extra]))
+    finally:  # also when the run is interrupted
+        if args.admin_writes and emulator:
+            _clear_faults(base_url, args.admin_token)
